@@ -107,6 +107,7 @@ let package = Package(
         ),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "DCSwitchTestKit"]),
         .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit"]),
+        .testTarget(name: "ISO8583NetworkTests", dependencies: ["ISO8583Network", .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]
 )
