@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct DCSwitch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dcswitch",
+        abstract: "An ISO 8583 payment switch simulator with digital-currency extensions.",
+        subcommands: [ISOCommand.self]
+    )
+}
