@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // The coin model shared by the switch, the banks and the registration center.
@@ -103,10 +104,13 @@ let package = Package(
                 "ISO8583", "RegistrationCenter",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "DCSwitchTestKit"]),
         .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit"]),
+        .testTarget(name: "RegistrationCenterTests", dependencies: ["RegistrationCenter", "DCSwitchTestKit"]),
         .testTarget(name: "ISO8583NetworkTests", dependencies: ["ISO8583Network", .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]

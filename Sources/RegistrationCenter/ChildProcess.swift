@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a command to completion with `posix_spawn`, its output captured in a file.
+///
+/// Used for the PostgreSQL tools (`initdb`, `pg_ctl`, `psql`): a handful of short-lived processes, never on a hot
+/// path. Output goes to a file rather than a pipe so a chatty tool can never block on a full pipe.
+struct ChildProcess {
+    /// What a finished command left behind.
+    struct Outcome {
+        var status: Int32
+        var output: String
+        var succeeded: Bool { status == 0 }
+    }
+
+    var executable: String
+    var arguments: [String]
+    /// Where stdout and stderr go; read back after the process exits.
+    var outputPath: String
+
+    /// Runs the command and waits for it. Throws only when the process could not be started.
+    func run() throws -> Outcome {
+        var fileActions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fileActions)
+        defer { posix_spawn_file_actions_destroy(&fileActions) }
+        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fileActions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid = pid_t()
+        let spawnStatus = posix_spawn(&pid, executable, &fileActions, nil, argv, environ)
+        guard spawnStatus == 0 else {
+            throw RegistrationCenterError(
+                .postgresCommandFailed, "cannot start \(executable): \(String(cString: strerror(spawnStatus)))")
+        }
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) == -1 {
+            guard errno == EINTR else {
+                throw RegistrationCenterError(.postgresCommandFailed, "waitpid failed for \(executable)")
+            }
+        }
+        var output = ""
+        if outputPath != "/dev/null" {
+            output = (try? FileIO.readWholeFile(outputPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            unlink(outputPath)
+        }
+        // WIFEXITED / WEXITSTATUS are macros: decode by hand.
+        let exitStatus: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+        return Outcome(status: exitStatus, output: output)
+    }
+}
+
+/// Small blocking file helpers for cold paths (cluster setup, journal recovery).
+enum FileIO {
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func isExecutable(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    static func readWholeFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open", path) }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read", path)
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+        }
+        return result
+    }
+
+    static func writeWholeFile(_ path: String, _ bytes: [UInt8], sync: Bool = false) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("open", path) }
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: path)
+        if sync, fsync(fd) != 0 { throw ioError("fsync", path) }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ioError("write", path)
+            }
+            offset += written
+        }
+    }
+
+    /// `mkdir -p`.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) != 0 && errno != EEXIST {
+                throw ioError("mkdir", prefix)
+            }
+        }
+    }
+
+    /// Lists a directory's entry names (without `.` and `..`).
+    static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw ioError("opendir", path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// `rm -rf`, for directories this code created.
+    static func removeTree(_ path: String) {
+        if isDirectory(path) {
+            for name in (try? list(path)) ?? [] { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "." }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+    }
+
+    static func ioError(_ operation: String, _ path: String) -> RegistrationCenterError {
+        RegistrationCenterError(.journalIO, "\(operation) \(path): \(String(cString: strerror(errno)))")
+    }
+}
