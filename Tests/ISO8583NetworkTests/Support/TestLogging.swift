@@ -1,0 +1,48 @@
+import Logging
+import NIOConcurrencyHelpers
+
+/// Collects log entries in memory; tests never bootstrap the global logging system.
+final class InMemoryLogs: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: Logger.Metadata
+    }
+
+    private let storage = NIOLockedValueBox<[Entry]>([])
+
+    var entries: [Entry] { self.storage.withLockedValue { $0 } }
+
+    func append(_ entry: Entry) {
+        self.storage.withLockedValue { $0.append(entry) }
+    }
+
+    func logger(_ label: String = "test") -> Logger {
+        var logger = Logger(label: label) { _ in InMemoryLogHandler(logs: self) }
+        logger.logLevel = .debug
+        return logger
+    }
+
+    func contains(_ fragment: String) -> Bool {
+        self.entries.contains { $0.message.contains(fragment) }
+    }
+}
+
+struct InMemoryLogHandler: LogHandler {
+    let logs: InMemoryLogs
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = self.metadata
+        if let extra = event.metadata {
+            merged.merge(extra) { $1 }
+        }
+        self.logs.append(.init(level: event.level, message: "\(event.message)", metadata: merged))
+    }
+}
