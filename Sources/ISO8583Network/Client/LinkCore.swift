@@ -225,6 +225,8 @@ final class LinkCore<Codec: LinkMessageCodec> {
             self.logger.info("link signed on")
             let waiters = self.signOnWaiters
             self.signOnWaiters.removeAll()
+            self.rearmTimer()
+            self.publish()
             for waiter in waiters { waiter.succeed() }
         case .closeConnection(let reason):
             self.closeReason = reason
