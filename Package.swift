@@ -70,6 +70,7 @@ let package = Package(
                 "DigitalCurrency",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -108,7 +109,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "DCSwitchTestKit"]),
+        .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"]),
         .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit"]),
         .testTarget(name: "RegistrationCenterTests", dependencies: ["RegistrationCenter", "DCSwitchTestKit"]),
         .testTarget(name: "ISO8583NetworkTests", dependencies: ["ISO8583Network", .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),

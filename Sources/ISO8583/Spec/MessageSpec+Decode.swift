@@ -376,14 +376,14 @@ struct MessageDecoder {
         return text
     }
 
-    /// Up to 16 bytes around `offset` as hex, the byte at `offset` in brackets; masked when sensitive.
+    /// Up to 16 bytes around `offset` as hex, the byte at `offset` in brackets; all masked when sensitive.
     func window(_ bytes: UnsafeRawBufferPointer, at offset: Int, sensitive: Bool) -> String {
         let from = max(0, offset - 4)
         let to = min(bytes.count, offset + 12)
         guard from < to else { return "" }
         var text = ""
         for i in from..<to {
-            let byte = sensitive && i >= offset ? "**" : Hex.encode([bytes[i]])
+            let byte = sensitive ? "**" : Hex.encode([bytes[i]])
             text += i == offset ? "[\(byte)]" : byte
         }
         if offset >= bytes.count { text += "[]" }

@@ -434,3 +434,15 @@ extension SpecFile.SubfieldsFile {
         }
     }
 }
+
+extension MessageSpec {
+    /// Parses a spec from JSON text; `extends` is resolved against the built-in specs.
+    public static func fromJSON(_ text: String) throws(ISO8583Error) -> MessageSpec {
+        try MessageSpec.parse(json: Data(text.utf8), source: "inline spec") { parent throws(ISO8583Error) in
+            guard let parentText = BuiltinSpecs.json[parent] else {
+                throw ISO8583Error(.specNotFound, expected: "a built-in spec to extend", found: parent)
+            }
+            return try SpecFile.parse(Data(parentText.utf8), source: parent)
+        }
+    }
+}
