@@ -94,8 +94,11 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
             case .answer(let approved):
                 self.logger.debug("network management answered", metadata: ["iso.nmic": "\(code)"])
                 let answer = self.codec.makeNetworkManagementResponse(to: message, approved: approved)
-                self.statistics.withLockedValue { $0.networkRequestsAnswered += 1 }
-                self.write(answer, tpdu: frame.tpdu?.swapped)
+                let written = self.write(answer, tpdu: frame.tpdu?.swapped)
+                self.statistics.withLockedValue {
+                    $0.networkRequestsAnswered += 1
+                    $0.record(written)
+                }
             case .deliver:
                 self.deliver(message, tpdu: frame.tpdu)
             }
@@ -104,10 +107,13 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
             case .deliver:
                 self.deliver(message, tpdu: frame.tpdu)
             case .reject(let reason):
-                self.statistics.withLockedValue { $0.rejectedNotSignedOn += 1 }
                 self.logger.info("request refused", metadata: self.codec.logMetadata(of: message).merging(["link.reason": "\(reason)"]) { $1 })
-                if let answer = self.codec.rejectionResponse(to: message, reason: reason) {
-                    self.write(answer, tpdu: frame.tpdu?.swapped)
+                let written = self.codec.rejectionResponse(to: message, reason: reason).map {
+                    self.write($0, tpdu: frame.tpdu?.swapped)
+                }
+                self.statistics.withLockedValue {
+                    $0.rejectedNotSignedOn += 1
+                    if let written { $0.record(written) }
                 }
             }
         case .response, .networkManagementResponse:
@@ -138,9 +144,12 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
             self.logger.info("undecodable frame dropped", metadata: ["link.error": "\(error)"])
             return
         }
-        self.statistics.withLockedValue { $0.formatErrors += 1 }
         self.logger.info("undecodable frame answered with a format error", metadata: ["link.error": "\(error)"])
-        self.write(answer, tpdu: frame.tpdu?.swapped)
+        let written = self.write(answer, tpdu: frame.tpdu?.swapped)
+        self.statistics.withLockedValue {
+            $0.formatErrors += 1
+            $0.record(written)
+        }
     }
 
     private func deliver(_ request: Codec.Message, tpdu: TPDU?) {
@@ -159,27 +168,37 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
     }
 
     private func answer(_ result: Result<Codec.Message?, any Error>, tpdu: TPDU?) {
-        self.statistics.withLockedValue { $0.requestsInFlight -= 1 }
         switch result {
         case .success(.some(let response)):
             guard self.context != nil else {
-                self.statistics.withLockedValue { $0.answersAfterClose += 1 }
+                self.statistics.withLockedValue {
+                    $0.requestsInFlight -= 1
+                    $0.answersAfterClose += 1
+                }
                 return
             }
-            self.write(response, tpdu: tpdu)
+            let written = self.write(response, tpdu: tpdu)
+            self.statistics.withLockedValue {
+                $0.requestsInFlight -= 1
+                $0.record(written)
+            }
             if !self.inReadBurst {
                 self.scheduleFlush()
             }
         case .success(.none):
-            break
+            self.statistics.withLockedValue { $0.requestsInFlight -= 1 }
         case .failure(let error):
-            self.statistics.withLockedValue { $0.handlerFailures += 1 }
+            self.statistics.withLockedValue {
+                $0.requestsInFlight -= 1
+                $0.handlerFailures += 1
+            }
             self.logger.info("request handler failed, no answer written", metadata: ["link.error": "\(error)"])
         }
     }
 
-    private func write(_ message: Codec.Message, tpdu: TPDU?) {
-        guard let context = self.context else { return }
+    /// Encodes and writes (without flushing) one answer; returns whether it was written.
+    private func write(_ message: Codec.Message, tpdu: TPDU?) -> Bool {
+        guard let context = self.context else { return false }
         var buffer = context.channel.allocator.buffer(capacity: 512)
         do {
             let codec = self.codec
@@ -187,13 +206,12 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
                 try codec.encode(message, into: &body)
             }
         } catch {
-            self.statistics.withLockedValue { $0.encodingFailures += 1 }
             self.logger.error("answer could not be encoded", metadata: ["link.error": "\(error)"])
-            return
+            return false
         }
-        self.statistics.withLockedValue { $0.responsesWritten += 1 }
         context.write(Self.wrapOutboundOut(buffer), promise: nil)
         self.needsFlush = true
+        return true
     }
 
     private func scheduleFlush() {
@@ -223,6 +241,17 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
                 self.logger.info("closing an idle connection", metadata: ["link.reason": "\(reason)"])
                 self.context?.close(promise: nil)
             }
+        }
+    }
+}
+
+extension ServerStatistics {
+    /// Counts an answer as written, or as an encoding failure.
+    fileprivate mutating func record(_ written: Bool) {
+        if written {
+            self.responsesWritten += 1
+        } else {
+            self.encodingFailures += 1
         }
     }
 }

@@ -240,7 +240,7 @@ struct ISO8583LinkTests {
         let link = self.makeLink(
             port: server.port!,
             stateMachine: .init(
-                networkResponseTimeout: .milliseconds(50),
+                networkResponseTimeout: .milliseconds(150),
                 echoInterval: .milliseconds(50),
                 maximumMissedEchoes: 2,
                 backoff: ReconnectBackoff(initialDelay: .milliseconds(10), maximumDelay: .milliseconds(50))
@@ -327,6 +327,28 @@ struct ISO8583LinkTests {
         link.start()
         try await link.waitForSignOn().get()
         #expect(try await link.send(self.request(5)).get() == self.request(5).response())
+        try await link.shutdown().get()
+        try await server.close().get()
+    }
+
+    @Test("an undecodable answer is counted and dropped by the client; the connection stays up")
+    func undecodableAnswer() async throws {
+        let server = try await self.startServer { request, context in
+            // A five-digit MTI: the client's codec cannot decode it.
+            let answer = request.stan == 1 ? FakeMessage(mti: 12345, stan: 1) : request.response()
+            return context.eventLoop.makeSucceededFuture(answer)
+        }
+        let link = self.makeLink(port: server.port!)
+        link.start()
+        try await link.waitForSignOn().get()
+        await #expect {
+            try await link.send(self.request(1), timeout: .milliseconds(100)).get()
+        } throws: { error in
+            (error as? ISO8583NetworkError)?.code == .timeout
+        }
+        #expect(link.statistics.decodeErrors == 1)
+        #expect(try await link.send(self.request(2)).get().stan == 2)
+        #expect(link.statistics.connections == 1)
         try await link.shutdown().get()
         try await server.close().get()
     }
