@@ -94,10 +94,19 @@ public struct TestDatabase: Sendable {
     /// The database name.
     public let name: String
 
+    /// A database on a cluster (for example the registry database of a private cluster).
+    public init(cluster: EmbeddedPostgres, name: String) {
+        self.cluster = cluster
+        self.name = name
+    }
+
     /// A PostgresNIO client configuration for this database.
     public var clientConfiguration: PostgresClient.Configuration {
         cluster.clientConfiguration(database: name)
     }
+
+    /// The database's URL, parsed (what `RegistrationCenter` takes).
+    public var databaseURL: DatabaseURL { cluster.databaseURL(database: name) }
 
     /// A `postgres://` URL for this database.
     public var url: String { cluster.url(database: name) }

@@ -151,6 +151,16 @@ enum FileIO {
         }
     }
 
+    static func openForAppend(_ path: String) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("open", path) }
+        return fd
+    }
+
+    static func closeDescriptor(_ fd: Int32) {
+        close(fd)
+    }
+
     static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {

@@ -119,6 +119,11 @@ public final class EmbeddedPostgres: Sendable {
         "postgres://\(username)@\(host):\(port)/\(database ?? self.database)"
     }
 
+    /// The connection URL of ``database`` (or another database), parsed.
+    public func databaseURL(database: String? = nil) -> DatabaseURL {
+        DatabaseURL(host: host, port: port, username: username, database: database ?? self.database)
+    }
+
     /// A PostgresNIO client configuration for ``database`` (or another database): TCP on loopback, no TLS.
     public func clientConfiguration(database: String? = nil) -> PostgresClient.Configuration {
         PostgresClient.Configuration(

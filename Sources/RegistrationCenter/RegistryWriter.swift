@@ -1,0 +1,313 @@
+import DigitalCurrency
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Writes one batch of owner-change records into PostgreSQL, in one transaction, exactly once.
+///
+/// 1. `COPY` the records straight into `owner_changes` (the fast path). If any `(transaction_id, coin_id)` is already
+///    there (a replay after a crash, or a retry after an ambiguous failure), roll back to a savepoint and take the
+///    idempotent path instead: `COPY` into a temporary staging table, then
+///    `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` the keys actually inserted. Batches that are known to
+///    be replays take the idempotent path directly.
+/// 2. Apply the inserted records to `coins` with ``CoinLedger``'s rules: optimistically, with one `COPY` of per-coin
+///    moves and one set-based statement whose preconditions PostgreSQL checks; if any precondition fails, roll back
+///    to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply exactly. Refused records
+///    go to `alerts`.
+/// 3. Insert the `batches` row (count, time range, SHA-256 digest of the inserted rows) and commit.
+struct RegistryWriter: Sendable {
+    /// Where a batch came from, stored in `batches.source`.
+    enum Source: String, Sendable {
+        case journal
+        case replay
+        case issuance
+    }
+
+    struct Outcome: Sendable {
+        var batchID: Int64
+        /// Records in the batch.
+        var records: Int
+        /// Records inserted (the others were already there).
+        var inserted: Int
+        var alerts: [RegistryAlert]
+        /// Whether the fast path (direct COPY, optimistic coin update) held all the way.
+        var fastPath: Bool
+    }
+
+    /// Copy data is sent in chunks of about this size.
+    static let copyChunkBytes = 1 << 20
+
+    var logger: Logger
+
+    func write(
+        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, on connection: PostgresConnection
+    ) async throws -> Outcome {
+        try await connection.withTransaction(logger: logger) { connection in
+            try await writeInTransaction(
+                records, source: source, mayContainDuplicates: mayContainDuplicates, on: connection)
+        }
+    }
+
+    private func writeInTransaction(
+        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, on connection: PostgresConnection
+    ) async throws -> Outcome {
+        var batchID: Int64 = 0
+        for try await id in try await connection.query("SELECT nextval('batch_ids')", logger: logger).decode(
+            Int64.self)
+        {
+            batchID = id
+        }
+
+        var fastPath = !mayContainDuplicates
+        var inserted: [OwnerChangeRecord] = records
+        var copyText = CopyTextEncoder(capacity: records.count * 200)
+        for record in records { copyText.ownerChange(record, batchID: batchID) }
+
+        if fastPath {
+            try await connection.query("SAVEPOINT direct_copy", logger: logger)
+            do {
+                try await copy(copyText.buffer, into: "owner_changes", columns: CopyTextEncoder.ownerChangeColumns,
+                               on: connection)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                logger.debug("Batch holds records already registered; inserting idempotently",
+                             metadata: ["registry.batch": "\(batchID)"])
+                try await connection.query("ROLLBACK TO SAVEPOINT direct_copy", logger: logger)
+                fastPath = false
+            }
+        }
+        if !fastPath {
+            inserted = try await insertIdempotently(records, copyText: copyText.buffer, on: connection)
+            copyText = CopyTextEncoder(capacity: inserted.count * 200)
+            for record in inserted { copyText.ownerChange(record, batchID: batchID) }
+        }
+
+        var digest = SHA256()
+        copyText.buffer.withUnsafeReadableBytes { digest.update($0) }
+        let digestHex = SHA256.hex(digest.finalize())
+
+        let coins = try await applyToCoins(inserted, on: connection)
+        if !coins.alerts.isEmpty {
+            try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
+        }
+
+        let first = inserted.map(\.createdAtNanos).min()
+        let last = inserted.map(\.createdAtNanos).max()
+        try await connection.query(
+            """
+            INSERT INTO batches (id, record_count, inserted_count, first_created_at, last_created_at, digest, source)
+            VALUES (\(batchID), \(records.count), \(inserted.count),
+                    'epoch'::timestamptz + \(first.map { $0 / 1000 }) * interval '1 microsecond',
+                    'epoch'::timestamptz + \(last.map { $0 / 1000 }) * interval '1 microsecond',
+                    \(digestHex), \(source.rawValue))
+            """, logger: logger)
+        return Outcome(
+            batchID: batchID, records: records.count, inserted: inserted.count, alerts: coins.alerts,
+            fastPath: fastPath && coins.optimisticHeld)
+    }
+
+    // MARK: - owner_changes
+
+    private func insertIdempotently(
+        _ records: [OwnerChangeRecord], copyText: ByteBuffer, on connection: PostgresConnection
+    ) async throws -> [OwnerChangeRecord] {
+        try await connection.query(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS staging_owner_changes
+                (LIKE owner_changes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+            """, logger: logger)
+        try await connection.query("TRUNCATE staging_owner_changes", logger: logger)
+        try await copy(copyText, into: "staging_owner_changes", columns: CopyTextEncoder.ownerChangeColumns,
+                       on: connection)
+        var insertedKeys = Set<RecordKey>()
+        let rows = try await connection.query(
+            """
+            INSERT INTO owner_changes SELECT * FROM staging_owner_changes
+            ON CONFLICT (transaction_id, coin_id) DO NOTHING
+            RETURNING transaction_id, coin_id
+            """, logger: logger)
+        for try await (transactionID, coinID) in rows.decode((String, String).self) {
+            insertedKeys.insert(RecordKey(transactionID: transactionID, coinID: coinID))
+        }
+        // Keep the first occurrence of each inserted key, in batch order.
+        var result: [OwnerChangeRecord] = []
+        result.reserveCapacity(insertedKeys.count)
+        for record in records {
+            if insertedKeys.remove(RecordKey(transactionID: record.transactionID, coinID: record.coinID)) != nil {
+                result.append(record)
+            }
+        }
+        return result
+    }
+
+    private func copy(
+        _ buffer: ByteBuffer, into table: String, columns: [String], on connection: PostgresConnection
+    ) async throws {
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            var remaining = buffer
+            while remaining.readableBytes > 0 {
+                let chunk = remaining.readSlice(length: min(Self.copyChunkBytes, remaining.readableBytes))!
+                try await writer.write(chunk)
+            }
+        }
+    }
+
+    // MARK: - coins
+
+    private struct CoinsOutcome {
+        var alerts: [RegistryAlert]
+        var optimisticHeld: Bool
+    }
+
+    private struct Move {
+        var coinID: String
+        /// `create`: insert a coin that must not exist; `transfer`: update a live coin owned by `expectedOwner`.
+        var insert: Bool
+        var expectedOwner: String
+        var final: CoinLedger.State
+        var issuedNanos: Int64
+        var updatedNanos: Int64
+    }
+
+    private func applyToCoins(_ records: [OwnerChangeRecord], on connection: PostgresConnection) async throws
+        -> CoinsOutcome
+    {
+        guard !records.isEmpty else { return CoinsOutcome(alerts: [], optimisticHeld: true) }
+        let chains = CoinLedger.chains(records)
+        try await connection.query(
+            """
+            CREATE TEMP TABLE IF NOT EXISTS coin_moves (
+                coin_id text, is_insert boolean, expected_owner text, value bigint, owner text, status text,
+                previous_owner text, issued_at timestamptz, updated_at timestamptz
+            ) ON COMMIT DELETE ROWS
+            """, logger: logger)
+
+        // Optimistic: every chain starts from the state its first record implies.
+        var alerts: [RegistryAlert] = []
+        var moves: [Move] = []
+        moves.reserveCapacity(chains.count)
+        for chain in chains {
+            let start = CoinLedger.assumedStart(for: chain[0])
+            let outcome = CoinLedger.walk(chain, from: start)
+            alerts += outcome.alerts
+            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
+        }
+        try await connection.query("SAVEPOINT coin_moves", logger: logger)
+        if try await applyMoves(moves, on: connection) {
+            return CoinsOutcome(alerts: alerts, optimisticHeld: true)
+        }
+
+        // A precondition failed somewhere: start over from the registered state of every coin in the batch.
+        try await connection.query("ROLLBACK TO SAVEPOINT coin_moves", logger: logger)
+        let ids = chains.map { $0[0].coinID }
+        var registered: [String: CoinLedger.State] = [:]
+        let rows = try await connection.query(
+            """
+            SELECT id, owner, status, value, previous_owner FROM coins WHERE id = ANY(\(ids)) FOR UPDATE
+            """, logger: logger)
+        for try await (id, owner, status, value, previous) in rows.decode((String, String, String, Int64, String?).self) {
+            registered[id] = CoinLedger.State(
+                owner: owner, status: Coin.Status(rawValue: status) ?? .live, value: value, previousOwner: previous)
+        }
+        alerts = []
+        moves = []
+        for chain in chains {
+            let outcome = CoinLedger.walk(chain, from: registered[chain[0].coinID])
+            alerts += outcome.alerts
+            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
+        }
+        guard try await applyMoves(moves, on: connection) else {
+            throw RegistrationCenterError(
+                .invalidInput, "coin state changed under the batch writer (another writer on the same registry?)")
+        }
+        return CoinsOutcome(alerts: alerts, optimisticHeld: false)
+    }
+
+    private static func move(for coinID: String, _ outcome: CoinLedger.Outcome) -> Move? {
+        guard outcome.changed, let final = outcome.final else { return nil }
+        if let start = outcome.start {
+            return Move(
+                coinID: coinID, insert: false, expectedOwner: start.owner, final: final, issuedNanos: 0,
+                updatedNanos: outcome.lastAppliedNanos)
+        }
+        return Move(
+            coinID: coinID, insert: true, expectedOwner: "", final: final,
+            issuedNanos: outcome.createdNanos ?? outcome.lastAppliedNanos, updatedNanos: outcome.lastAppliedNanos)
+    }
+
+    /// Returns whether every move's precondition held (and so every move was applied).
+    private func applyMoves(_ moves: [Move], on connection: PostgresConnection) async throws -> Bool {
+        guard !moves.isEmpty else { return true }
+        var text = CopyTextEncoder(capacity: moves.count * 160)
+        for move in moves {
+            text.text(move.coinID)
+            text.tab()
+            text.text(move.insert ? "t" : "f")
+            text.tab()
+            text.text(move.expectedOwner)
+            text.tab()
+            text.integer(move.final.value)
+            text.tab()
+            text.text(move.final.owner)
+            text.tab()
+            text.text(move.final.status.rawValue)
+            text.tab()
+            text.optionalText(move.final.previousOwner)
+            text.tab()
+            text.timestamp(nanosecondsSinceEpoch: move.issuedNanos)
+            text.tab()
+            text.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
+            text.endRow()
+        }
+        try await connection.query("TRUNCATE coin_moves", logger: logger)
+        try await copy(
+            text.buffer, into: "coin_moves",
+            columns: [
+                "coin_id", "is_insert", "expected_owner", "value", "owner", "status", "previous_owner", "issued_at",
+                "updated_at",
+            ], on: connection)
+        let rows = try await connection.query(
+            """
+            WITH moved AS (
+                UPDATE coins c
+                SET owner = m.owner, status = m.status, previous_owner = m.previous_owner, updated_at = m.updated_at
+                FROM coin_moves m
+                WHERE NOT m.is_insert AND c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
+                RETURNING 1
+            ), created AS (
+                INSERT INTO coins (id, value, owner, status, previous_owner, issued_at, updated_at)
+                SELECT coin_id, value, owner, status, previous_owner, issued_at, updated_at
+                FROM coin_moves WHERE is_insert
+                ON CONFLICT (id) DO NOTHING
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)
+            """, logger: logger)
+        var applied: Int64 = 0
+        for try await count in rows.decode(Int64.self) { applied = count }
+        return applied == Int64(moves.count)
+    }
+
+    // MARK: - alerts
+
+    private func insertAlerts(_ alerts: [RegistryAlert], batchID: Int64, on connection: PostgresConnection)
+        async throws
+    {
+        try await connection.query(
+            """
+            INSERT INTO alerts (kind, transaction_id, coin_id, claimed_owner, registered_owner, coin_status, batch_id,
+                                detail)
+            SELECT kind, transaction_id, coin_id, NULLIF(claimed, ''), NULLIF(registered, ''), NULLIF(status, ''),
+                   \(batchID), detail
+            FROM unnest(\(alerts.map(\.kind.rawValue)), \(alerts.map(\.transactionID)), \(alerts.map(\.coinID)),
+                        \(alerts.map { $0.claimedOwner ?? "" }), \(alerts.map { $0.registeredOwner ?? "" }),
+                        \(alerts.map { $0.coinStatus?.rawValue ?? "" }), \(alerts.map(\.detail)))
+                AS a(kind, transaction_id, coin_id, claimed, registered, status, detail)
+            """, logger: logger)
+    }
+}
+
+/// The identity of an owner-change record.
+struct RecordKey: Hashable, Sendable {
+    var transactionID: String
+    var coinID: String
+}

@@ -1,0 +1,200 @@
+import DCSwitchTestKit
+import DigitalCurrency
+import Foundation
+import NIOPosix
+import PostgresNIO
+import Testing
+
+@testable import RegistrationCenter
+
+@Suite("RegistrationCenter", .timeLimit(.minutes(3)))
+struct RegistrationCenterTests {
+    typealias F = RegistryFixtures
+
+    static func makeCenter(
+        _ database: TestDatabase, journal: String, maxBatch: Int = 1000, maxAge: Duration = .milliseconds(20),
+        backlog: Int = 100_000
+    ) throws -> RegistrationCenter {
+        try RegistrationCenter(
+            configuration: .init(
+                journalDirectory: journal, maxBatchRecords: maxBatch, maxBatchAge: maxAge, maxBacklogRecords: backlog,
+                initialRetryDelay: .milliseconds(50), maxRetryDelay: .milliseconds(250),
+                shutdownDrainTimeout: .seconds(30)),
+            database: database.databaseURL, logger: .noop)
+    }
+
+    /// Polls until `condition` holds; the suite's time limit is the only bound (no timed assertion).
+    static func eventually(_ condition: () -> Bool) async throws {
+        while !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test func flushesBySize() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j"), maxBatch: 10, maxAge: .seconds(3600))
+        let statistics = try await F.withCenter(center) { center in
+            for index in 0..<25 { try await center.append([F.issue("size-\(index)", coin: "c\(index)", to: "A")]) }
+            try await Self.eventually { center.statistics().committedRecords >= 20 }
+            return center.statistics()
+        }
+        // Two full batches by size; the last five only went at shutdown (their age limit is an hour).
+        #expect(statistics.batches == 2)
+        #expect(statistics.queuedRecords == 5)
+        #expect(statistics.batchSizes.max == 10)
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 25)
+        #expect(try F.count("SELECT count(*) FROM batches", in: database) == 3)
+        #expect(try F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 25)
+    }
+
+    @Test func flushesByAge() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j"), maxBatch: 1000, maxAge: .milliseconds(30))
+        let statistics = try await F.withCenter(center) { center in
+            try await center.append([F.issue("age", coin: "a1", to: "A"), F.issue("age", coin: "a2", to: "A")])
+            await center.waitUntilCommitted()
+            return center.statistics()
+        }
+        #expect(statistics.batches == 1)
+        #expect(statistics.committedRecords == 2)
+        #expect(statistics.backlogRecords == 0)
+        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'age'", in: database) == 2)
+    }
+
+    @Test func replayAfterCrashWithTornTailIsIdempotent() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let journal = try F.temporaryDirectory("j-crash")
+        // A process that journals 20 approvals and dies before its batcher ever flushes.
+        let crashed = try Self.makeCenter(database, journal: journal)
+        for index in 0..<20 {
+            try await crashed.append([
+                F.issue("crash-\(index)", coin: "k\(index)", to: "A"),
+                F.issue("crash-\(index)", coin: "k\(index)b", to: "B"),
+            ])
+        }
+        await crashed.journal.close()
+        // It was in the middle of writing a 21st entry.
+        let segment = try FileManager.default.contentsOfDirectory(atPath: journal).first { $0.hasPrefix("segment-") }!
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: journal + "/" + segment))
+        handle.seekToEndOfFile()
+        handle.write(try RegistryJournalTests.encodedEntry(sequence: 21, records: [F.issue("lost", coin: "x", to: "A")]).prefix(30))
+        try handle.close()
+        let copy = try F.temporaryDirectory("j-copy")
+        for name in try FileManager.default.contentsOfDirectory(atPath: journal) {
+            try FileManager.default.copyItem(atPath: journal + "/" + name, toPath: copy + "/" + name)
+        }
+
+        let restarted = try Self.makeCenter(database, journal: journal)
+        #expect(restarted.statistics().backlogRecords == 40)
+        let first = try await F.withCenter(restarted) { center in
+            await center.waitUntilCommitted()
+            return center.statistics()
+        }
+        #expect(first.insertedRecords == 40)
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
+        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'lost'", in: database) == 0)
+
+        // The same journal replayed a second time (as if the checkpoint had been lost): nothing doubles.
+        let replayedAgain = try Self.makeCenter(database, journal: copy)
+        let second = try await F.withCenter(replayedAgain) { center in
+            await center.waitUntilCommitted()
+            return center.statistics()
+        }
+        #expect(second.committedRecords == 40)
+        #expect(second.insertedRecords == 0)
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
+        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 40)
+        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
+        #expect(try F.count("SELECT sum(inserted_count) FROM batches", in: database) == 40)
+        // And a clean restart after the checkpoint replays nothing.
+        let clean = try Self.makeCenter(database, journal: journal)
+        #expect(clean.statistics().backlogRecords == 0)
+        await clean.journal.close()
+    }
+
+    @Test func doubleSpendsAndWrongOwnersAreFlaggedNeverApplied() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j"))
+        try await F.withCenter(center) { center in
+            await center.waitUntilReady()
+            let issued = try await center.database.issue(
+                [Coin(id: "d1", value: 100, owner: "A"), Coin(id: "d2", value: 100, owner: "A"),
+                 Coin(id: "d3", value: 100, owner: "A")],
+                issuanceID: "mint-1", bank: "B001")
+            #expect(issued.issued == 3)
+            // Spent twice within one batch.
+            try await center.append([F.transfer("t1", coin: "d1", from: "A", to: "B"), F.transfer("t2", coin: "d1", from: "A", to: "C")])
+            await center.waitUntilCommitted()
+            // Spent twice across batches.
+            try await center.append([F.transfer("t3", coin: "d2", from: "A", to: "B")])
+            await center.waitUntilCommitted()
+            try await center.append([F.transfer("t4", coin: "d2", from: "A", to: "C")])
+            await center.waitUntilCommitted()
+            // Spent by a wallet that never owned it.
+            try await center.append([F.transfer("t5", coin: "d3", from: "Z", to: "C")])
+            await center.waitUntilCommitted()
+            #expect(center.statistics().alerts == 3)
+        }
+        #expect(try F.count("SELECT count(*) FROM alerts WHERE kind = 'double_spend' AND transaction_id IN ('t2', 't4')", in: database) == 2)
+        #expect(try F.count("SELECT count(*) FROM alerts WHERE kind = 'wrong_owner' AND transaction_id = 't5'", in: database) == 1)
+        #expect(try F.count("SELECT count(*) FROM coins WHERE id IN ('d1', 'd2') AND owner = 'B'", in: database) == 2)
+        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'd3' AND owner = 'A'", in: database) == 1)
+        // The refused records are still registered: they are what the switch approved.
+        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE kind = 'transfer'", in: database) == 5)
+    }
+
+    @Test func postgresOutageLosesNothing() async throws {
+        let cluster = try await TestPostgres.makePrivateCluster()
+        let database = TestDatabase(cluster: cluster, name: cluster.database)
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-outage"), maxAge: .milliseconds(10))
+        let statistics = try await F.withCenter(center) { center in
+            for index in 0..<100 { try await center.append([F.issue("before-\(index)", coin: "o\(index)", to: "A")]) }
+            await center.waitUntilCommitted()
+            try cluster.stop()
+            // The journal keeps taking approvals while PostgreSQL is down.
+            for index in 0..<100 { try await center.append([F.issue("during-\(index)", coin: "p\(index)", to: "A")]) }
+            try await Self.eventually { center.statistics().flushFailures > 0 }
+            #expect(center.statistics().backlogRecords > 0)
+            try cluster.start()
+            for index in 0..<100 { try await center.append([F.issue("after-\(index)", coin: "q\(index)", to: "A")]) }
+            await center.waitUntilCommitted()
+            return center.statistics()
+        }
+        #expect(statistics.flushFailures > 0)
+        #expect(statistics.committedRecords == 300)
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 300)
+        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 300)
+        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
+        try cluster.stop()
+    }
+
+    @Test func backlogBoundRefusesInsteadOfLosing() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-bound"), backlog: 10)
+        // Not running yet: nothing drains.
+        try await center.append((0..<6).map { F.issue("b\($0)", coin: "b\($0)", to: "A") })
+        try await center.append((6..<10).map { F.issue("b\($0)", coin: "b\($0)", to: "A") })
+        let refused = await #expect(throws: OwnerChangeSinkError.self) {
+            try await center.append([F.issue("b10", coin: "b10", to: "A")])
+        }
+        #expect(refused?.code == .backlogFull)
+        let failedFuture = center.append(
+            [F.issue("b11", coin: "b11", to: "A")], on: MultiThreadedEventLoopGroup.singleton.next())
+        await #expect(throws: OwnerChangeSinkError.self) { try await failedFuture.get() }
+        #expect(center.statistics().backlogRefusals == 2)
+        try await F.withCenter(center) { center in
+            await center.waitUntilCommitted()
+            try await center.append([F.issue("b10", coin: "b10", to: "A")])
+            await center.waitUntilCommitted()
+        }
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 11)
+    }
+
+    @Test func appendsAfterShutdownAreRefused() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-closed"))
+        try await F.withCenter(center) { _ in }
+        let error = await #expect(throws: OwnerChangeSinkError.self) {
+            try await center.append([F.issue("late", coin: "late", to: "A")])
+        }
+        #expect(error?.code == .closed)
+    }
+}
