@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // The codec: specs as data, byte-exact decode and encode. Nothing heavier than NIOCore.
@@ -40,7 +41,10 @@ let package = Package(
         // The coin model shared by the switch, the banks and the registration center.
         .target(
             name: "DigitalCurrency",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The switch core: routing, flows, reversals, duplicate detection, settlement.
         .target(

@@ -14,5 +14,13 @@ public struct FaultInjection: Hashable, Sendable, Codable {
         self.errorRate = errorRate
     }
 
+    public init(from decoder: any Decoder) throws {
+        enum Keys: String, CodingKey { case delayMilliseconds, dropRate, errorRate }
+        let c = try decoder.container(keyedBy: Keys.self)
+        self.delayMilliseconds = try c.decodeIfPresent(Int.self, forKey: .delayMilliseconds) ?? 0
+        self.dropRate = try c.decodeIfPresent(Double.self, forKey: .dropRate) ?? 0
+        self.errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? 0
+    }
+
     public static let none = FaultInjection()
 }
