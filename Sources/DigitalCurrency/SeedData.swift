@@ -34,7 +34,7 @@ public struct SeedData: Sendable {
     public init(bank: BankConfiguration) {
         self.bank = bank
         let institution = bank.institution
-        self.treasury = Wallet.seeded("dcswitch/\(bank.id)/treasury", institution: institution)
+        self.treasury = SeedData.treasuryWallet(of: bank)
         let treasuryAddress = self.treasury.address
         self.treasuryCoins = (0..<bank.treasury.coins).map { k in
             Coin(id: SeedData.coinID(bank: bank, owner: "T", index: 0, coin: k), value: bank.treasury.coinValue, owner: treasuryAddress)
@@ -64,6 +64,11 @@ public struct SeedData: Sendable {
                 wallet: Wallet.seeded("dcswitch/\(bank.id)/merchant/\(i)", institution: institution)
             )
         }
+    }
+
+    /// The bank's treasury wallet (derived from its id: cheap to compute anywhere, no seed needed).
+    public static func treasuryWallet(of bank: BankConfiguration) -> Wallet {
+        Wallet.seeded("dcswitch/\(bank.id)/treasury", institution: bank.institution)
     }
 
     /// Every coin the seed issues.

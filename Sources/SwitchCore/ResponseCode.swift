@@ -13,6 +13,8 @@ public struct ResponseCode: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let invalidTransaction: ResponseCode = "12"
     public static let invalidAmount: ResponseCode = "13"
     public static let unknownAccount: ResponseCode = "14"
+    public static let noSuchIssuer: ResponseCode = "15"
+    public static let unableToLocateRecord: ResponseCode = "25"
     public static let formatError: ResponseCode = "30"
     public static let insufficientFunds: ResponseCode = "51"
     public static let transactionNotPermitted: ResponseCode = "57"

@@ -1,0 +1,490 @@
+import DigitalCurrency
+import ISO8583
+import ISO8583Network
+import Logging
+import NIOCore
+import Synchronization
+
+/// The switch: takes acquirer requests, routes them, runs the payer-bank and payee-bank legs, writes the
+/// owner-change records and answers — or reverses and declines. See `Specs/FLOWS.md` for the messages.
+///
+/// Requests are handled with futures on NIO event loops: no task or thread per message, no lock held across I/O.
+public final class PaymentSwitch: Sendable {
+    public struct Configuration: Sendable {
+        /// The switch's institution code (DE 33 on its legs).
+        public var institution: String
+        /// How long a bank leg may take before the switch reverses it.
+        public var bankTimeout: TimeAmount
+
+        public init(institution: String, bankTimeout: TimeAmount) {
+            self.institution = institution
+            self.bankTimeout = bankTimeout
+        }
+    }
+
+    /// What the switch has done since start.
+    public struct Statistics: Sendable, Hashable {
+        public var requests = 0
+        public var approved = 0
+        public var declined = 0
+        public var duplicates = 0
+        public var reversalsQueued = 0
+        public var records = 0
+        public var byFlow: [String: Int] = [:]
+        public var responseCodes: [String: Int] = [:]
+    }
+
+    struct BankInfo: Sendable {
+        var id: String
+        var institution: String
+        var treasury: String
+    }
+
+    public let configuration: Configuration
+    public let spec: MessageSpec
+    public let routing: RoutingTable
+    public let settlement: SettlementLedger
+    public let duplicates: DuplicateDetector
+    public let reversals: ReversalQueue
+    let gateway: any BankGateway
+    let sink: any OwnerChangeSink
+    let registrar: (any WalletRegistrar)?
+    let banks: [String: BankInfo]
+    let logger: Logger
+    let dcFormat: SubfieldSpec
+    let transactionPrefix: String
+    let counters = Mutex((transaction: UInt64(0), stan: UInt32(0)))
+    let stats = Mutex(Statistics())
+
+    public init(
+        configuration: Configuration,
+        network: NetworkConfiguration,
+        spec: MessageSpec,
+        routing: RoutingTable,
+        gateway: any BankGateway,
+        sink: any OwnerChangeSink,
+        registrar: (any WalletRegistrar)?,
+        reversals: ReversalQueue,
+        settlement: SettlementLedger,
+        duplicates: DuplicateDetector = DuplicateDetector(),
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.spec = spec
+        self.routing = routing
+        self.gateway = gateway
+        self.sink = sink
+        self.registrar = registrar
+        self.reversals = reversals
+        self.settlement = settlement
+        self.duplicates = duplicates
+        self.logger = logger
+        var banks: [String: BankInfo] = [:]
+        for bank in network.banks {
+            banks[bank.id] = BankInfo(id: bank.id, institution: bank.institution, treasury: SeedData.treasuryWallet(of: bank).address)
+        }
+        self.banks = banks
+        guard let dcFormat = spec.field(124)?.subfields else {
+            preconditionFailure("the switch needs a spec with DE 124 subfields (dcswitch-1987)")
+        }
+        self.dcFormat = dcFormat
+        // Transaction ids stay unique across restarts: they start with the start time in seconds.
+        self.transactionPrefix = "T" + String(UTCClock.nowNanoseconds() / 1_000_000_000) + "-"
+    }
+
+    public var statistics: Statistics { self.stats.withLock { $0 } }
+
+    // MARK: Entry point
+
+    /// Answers one acquirer request (`nil` for messages that get no answer).
+    public func handle(_ request: ISO8583Message, on eventLoop: any EventLoop) -> EventLoopFuture<ISO8583Message?> {
+        guard request.mti.expectsResponse else { return eventLoop.makeSucceededFuture(nil) }
+        if request.mti.messageClass == 5 {
+            return eventLoop.makeSucceededFuture(self.reconciliation(request))
+        }
+        guard let key = DuplicateDetector.Key(request) else {
+            return eventLoop.makeSucceededFuture(self.decline(request, SwitchError(.formatError, "DE 11 (STAN) is missing"), flow: nil))
+        }
+        switch self.duplicates.check(key, on: eventLoop) {
+        case .repeatOf(let answer):
+            self.stats.withLock { $0.duplicates += 1 }
+            return answer.map { Optional($0) }
+        case .process:
+            break
+        }
+        let promise = eventLoop.makePromise(of: ISO8583Message.self)
+        self.process(request, on: eventLoop, promise: promise)
+        return promise.futureResult.map { response in
+            self.duplicates.complete(key, with: response)
+            return response
+        }
+    }
+
+    private func process(_ request: ISO8583Message, on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>) {
+        let flow: Flow
+        do throws(SwitchError) {
+            flow = try PaymentRequest.flow(of: request)
+        } catch {
+            promise.succeed(self.decline(request, error, flow: nil))
+            return
+        }
+        if flow == .accountOpen {
+            self.openAccount(request, on: eventLoop, promise: promise)
+            return
+        }
+        let payment: PaymentRequest
+        let payerBank: BankInfo
+        let payeeBank: BankInfo
+        do throws(SwitchError) {
+            payment = try PaymentRequest(request, flow: flow, spec: self.spec)
+            payerBank = try self.bank(for: payment.payer)
+            payeeBank = try self.bank(for: payment.payee)
+        } catch {
+            promise.succeed(self.decline(request, error, flow: flow))
+            return
+        }
+        self.pay(request, payment, payerBank: payerBank, payeeBank: payeeBank, on: eventLoop, promise: promise)
+    }
+
+    private func bank(for party: PaymentRequest.Party) throws(SwitchError) -> BankInfo {
+        let id: String?
+        switch party {
+        case .card(let pan): id = self.routing.bank(forCard: pan)
+        case .wallet(let address): id = self.routing.bank(forWallet: address)
+        }
+        guard let id, let bank = self.banks[id] else {
+            switch party {
+            case .card: throw SwitchError(.noRoute, "no bank issues this card's BIN")
+            case .wallet(let address): throw SwitchError(.noRoute, "no bank for wallet \(address.prefix(13))…")
+            }
+        }
+        return bank
+    }
+
+    // MARK: Payments and exchange
+
+    private func pay(
+        _ request: ISO8583Message, _ payment: PaymentRequest, payerBank: BankInfo, payeeBank: BankInfo,
+        on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>
+    ) {
+        let txn = self.nextTransactionID()
+        let debit = self.debitLeg(request, payment, txn: txn, payeeBank: payeeBank)
+        let timeout = self.configuration.bankTimeout
+        self.gateway.send(debit, to: payerBank.id, timeout: timeout).hop(to: eventLoop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                // The debit's outcome is unknown unless it never left: reverse it to be sure.
+                let sent = Self.mayHaveReachedBank(error)
+                if sent { self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false) }
+                promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: payment.flow, reason: "payer bank: \(error)"))
+            case .success(let answer):
+                let code = answer.responseCode ?? ""
+                guard code == "00" else {
+                    promise.succeed(self.decline(request, code: ResponseCode(rawValue: code.isEmpty ? "96" : code), flow: payment.flow, reason: "payer bank declined"))
+                    return
+                }
+                let movement: CoinMovement
+                do throws(CoinMovement.ParseError) {
+                    movement = try CoinMovement(spent: answer.value124("03", self), created: answer.value124("11", self))
+                } catch {
+                    self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    promise.succeed(self.decline(request, code: .systemMalfunction, flow: payment.flow, reason: "payer bank answer: \(error)"))
+                    return
+                }
+                guard movement.isBalanced, movement.valueToPayee == payment.amount else {
+                    self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    promise.succeed(self.decline(request, code: .systemMalfunction, flow: payment.flow, reason: "payer bank moved coins that do not add up to the amount"))
+                    return
+                }
+                self.credit(request, payment, txn: txn, debit: debit, movement: movement, authorization: answer[38],
+                            payerBank: payerBank, payeeBank: payeeBank, on: eventLoop, promise: promise)
+            }
+        }
+    }
+
+    private func credit(
+        _ request: ISO8583Message, _ payment: PaymentRequest, txn: String, debit: ISO8583Message, movement: CoinMovement,
+        authorization: String?, payerBank: BankInfo, payeeBank: BankInfo,
+        on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>
+    ) {
+        let credit = self.creditLeg(request, payment, txn: txn, coins: movement.payeeCoinList)
+        self.gateway.send(credit, to: payeeBank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                if Self.mayHaveReachedBank(error) {
+                    self.reverse(credit, bankID: payeeBank.id, amount: payment.amount, isCredit: true)
+                }
+                promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: payment.flow, reason: "payee bank: \(error)"))
+            case .success(let answer):
+                let code = answer.responseCode ?? ""
+                guard code == "00" else {
+                    self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    promise.succeed(self.decline(request, code: ResponseCode(rawValue: code.isEmpty ? "96" : code), flow: payment.flow, reason: "payee bank declined"))
+                    return
+                }
+                let (payerWallet, payeeWallet) = self.recordWallets(payment, payerBank: payerBank, payeeBank: payeeBank)
+                let records = movement.records(
+                    transactionID: txn, flow: payment.flow, payerWallet: payerWallet, payeeWallet: payeeWallet,
+                    payerBank: payerBank.institution, payeeBank: payeeBank.institution, at: UTCClock.nowNanoseconds()
+                )
+                // The records are durable before the acquirer sees the approval; if they cannot be, nothing happened.
+                self.sink.append(records, on: eventLoop).whenComplete { stored in
+                    switch stored {
+                    case .success:
+                        self.settlement.recordApproval(payerBank: payerBank.id, payeeBank: payeeBank.id, amount: payment.amount)
+                        self.stats.withLock { $0.records += records.count }
+                        promise.succeed(self.approve(request, flow: payment.flow, txn: txn, movement: movement, authorization: authorization))
+                    case .failure(let error):
+                        self.reverse(credit, bankID: payeeBank.id, amount: payment.amount, isCredit: true)
+                        self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                        promise.succeed(self.decline(request, code: .issuerUnavailable, flow: payment.flow, reason: "registration center: \(error)"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The wallets the owner-change records name: the treasury of the bank whose account side it is.
+    private func recordWallets(_ payment: PaymentRequest, payerBank: BankInfo, payeeBank: BankInfo) -> (String, String) {
+        let payer: String
+        switch payment.payer {
+        case .wallet(let address): payer = address
+        case .card: payer = payerBank.treasury
+        }
+        let payee: String
+        switch payment.payee {
+        case .wallet(let address): payee = address
+        case .card: payee = payeeBank.treasury
+        }
+        return (payer, payee)
+    }
+
+    // MARK: Account opening
+
+    private func openAccount(_ request: ISO8583Message, on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>) {
+        guard let institution = request.receivingInstitution, let bankID = self.routing.bank(forInstitution: institution), let bank = self.banks[bankID] else {
+            promise.succeed(self.decline(request, SwitchError(.noRoute, "DE 100 names no bank of this network"), flow: .accountOpen))
+            return
+        }
+        var leg = request
+        leg[11] = self.nextSTAN()
+        leg[7] = ISO8583LinkCodec.transmissionDateTime()
+        leg[33] = self.configuration.institution
+        self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: .accountOpen, reason: "bank: \(error)"))
+            case .success(let answer):
+                guard answer.responseCode == "00" else {
+                    promise.succeed(self.decline(request, code: ResponseCode(rawValue: answer.responseCode ?? "96"), flow: .accountOpen, reason: "bank declined"))
+                    return
+                }
+                guard let address = answer.payerWallet ?? answer.payeeWallet, let publicKey = answer.value124("01", self) else {
+                    promise.succeed(self.decline(request, code: .systemMalfunction, flow: .accountOpen, reason: "bank answer lacks DE 102 or DE 124.01"))
+                    return
+                }
+                // The switch records the public key for routing (§3.2.1 step 2) and the identity goes to the
+                // central bank's authentication center (step 3) before the acquirer hears of the wallet.
+                self.routing.register(wallet: address, bankID: bank.id, publicKeyHex: publicKey)
+                let registered = self.registrar?.registerWallet(
+                    address: address, publicKeyHex: publicKey, bankInstitution: bank.institution,
+                    customerReference: request.value124Or48("02", self) ?? "", on: eventLoop
+                ) ?? eventLoop.makeSucceededVoidFuture()
+                registered.whenComplete { outcome in
+                    switch outcome {
+                    case .success:
+                        var response = request.makeResponse(responseCode: "00")
+                        response[102] = address
+                        response[124] = self.buildDC([("01", publicKey)])
+                        self.count(flow: .accountOpen, code: "00")
+                        promise.succeed(response)
+                    case .failure(let error):
+                        promise.succeed(self.decline(request, code: .issuerUnavailable, flow: .accountOpen, reason: "registration center: \(error)"))
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Reconciliation
+
+    private func reconciliation(_ request: ISO8583Message) -> ISO8583Message {
+        let institution = request[33] ?? request[32] ?? ""
+        guard let bankID = self.routing.bank(forInstitution: institution) else {
+            return request.makeResponse(responseCode: ResponseCode.noSuchIssuer.rawValue)
+        }
+        let date = request[15] ?? self.settlement.currentDate
+        let totals = self.settlement.totals(bank: bankID, date: date)
+        var response = request.makeResponse(responseCode: "00", echoing: [15, 33])
+        response[74] = Self.digits(totals.credits, 10)
+        response[75] = Self.digits(totals.creditReversals, 10)
+        response[76] = Self.digits(totals.debits, 10)
+        response[77] = Self.digits(totals.debitReversals, 10)
+        response[86] = Self.digits(Int(totals.creditAmount), 16)
+        response[87] = Self.digits(Int(totals.creditReversalAmount), 16)
+        response[88] = Self.digits(Int(totals.debitAmount), 16)
+        response[89] = Self.digits(Int(totals.debitReversalAmount), 16)
+        response[97] = (totals.net >= 0 ? "C" : "D") + Self.digits(Int(abs(totals.net)), 16)
+        return response
+    }
+
+    // MARK: Messages
+
+    private func debitLeg(_ request: ISO8583Message, _ payment: PaymentRequest, txn: String, payeeBank: BankInfo) -> ISO8583Message {
+        var leg = ISO8583Message(mti: .financialRequest, capacity: 1024)
+        for number in [2, 3, 4] { if let v = request[number] { leg[number] = v } }
+        leg[7] = ISO8583LinkCodec.transmissionDateTime()
+        leg[11] = self.nextSTAN()
+        for number in [12, 13, 22, 32] { if let v = request[number] { leg[number] = v } }
+        leg[33] = self.configuration.institution
+        for number in [37, 41, 42, 49] { if let v = request[number] { leg[number] = v } }
+        if case .wallet(let payer) = payment.payer { leg[102] = payer }
+        if case .wallet(let payee) = payment.payee { leg[103] = payee }
+        var dc: [(String, String)] = []
+        for id in ["02", "04"] { if let v = payment.dcData[id] { dc.append((id, v)) } }
+        dc.append(("05", txn))
+        for id in ["07", "08", "09"] { if let v = payment.dcData[id] { dc.append((id, v)) } }
+        dc.append(("13", payment.flow.rawValue))
+        dc.append(("14", payeeBank.institution))
+        leg[124] = self.buildDC(dc)
+        return leg
+    }
+
+    private func creditLeg(_ request: ISO8583Message, _ payment: PaymentRequest, txn: String, coins: String) -> ISO8583Message {
+        var leg = ISO8583Message(mti: .financialRequest, capacity: 1024)
+        switch payment.payee {
+        case .wallet(let address):
+            leg[3] = "210090"
+            leg[103] = address
+        case .card(let pan):
+            leg[2] = pan
+            leg[3] = "210010"
+        }
+        if let v = request[4] { leg[4] = v }
+        leg[7] = ISO8583LinkCodec.transmissionDateTime()
+        leg[11] = self.nextSTAN()
+        for number in [12, 13, 32] { if let v = request[number] { leg[number] = v } }
+        leg[33] = self.configuration.institution
+        for number in [37, 41, 42, 49] { if let v = request[number] { leg[number] = v } }
+        leg[124] = self.buildDC([("03", coins), ("05", txn + "/C"), ("13", payment.flow.rawValue)])
+        return leg
+    }
+
+    /// Queues the reversal of `leg` (0420) for `bankID`.
+    private func reverse(_ leg: ISO8583Message, bankID: String, amount: Int64, isCredit: Bool) {
+        var reversal = ISO8583Message(mti: .reversalAdvice, capacity: 512)
+        for number in [2, 3, 4] { if let v = leg[number] { reversal[number] = v } }
+        reversal[7] = ISO8583LinkCodec.transmissionDateTime()
+        reversal[11] = self.nextSTAN()
+        for number in [32, 33, 37, 41, 49, 102, 103] { if let v = leg[number] { reversal[number] = v } }
+        // DE 90: original MTI, STAN, transmission date-time, acquirer and forwarding institutions.
+        let acquirer = Self.digits(Int(leg[32] ?? "0") ?? 0, 11)
+        let forwarding = Self.digits(Int(self.configuration.institution) ?? 0, 11)
+        reversal[90] = leg.mti.description + (leg[11] ?? "000000") + (leg[7] ?? "0000000000") + acquirer + forwarding
+        let txn = leg.value124("05", self) ?? ""
+        reversal[124] = self.buildDC([("05", txn)] + (leg.value124("13", self).map { [("13", $0)] } ?? []))
+        self.settlement.recordReversal(bank: bankID, amount: amount, isCredit: isCredit)
+        self.stats.withLock { $0.reversalsQueued += 1 }
+        do {
+            try self.reversals.enqueue(reversal, bankID: bankID)
+        } catch {
+            self.logger.critical("cannot queue a reversal", metadata: ["bank.id": .string(bankID), "error": .string("\(error)")])
+        }
+    }
+
+    private func approve(_ request: ISO8583Message, flow: Flow, txn: String, movement: CoinMovement, authorization: String?) -> ISO8583Message {
+        var response = request.makeResponse(responseCode: "00")
+        response[38] = authorization ?? String(txn.suffix(6))
+        let spent = movement.items.filter { $0.disposition == .transferred || $0.disposition == .retired }
+        let created = movement.items.filter { $0.disposition == .createdForPayee || $0.disposition == .change }
+        var dc: [(String, String)] = []
+        if !spent.isEmpty { dc.append(("03", spent.map { "\($0.coinID):\($0.value):\($0.disposition.rawValue)" }.joined(separator: ";"))) }
+        dc.append(("05", txn))
+        if !created.isEmpty { dc.append(("11", created.map { "\($0.coinID):\($0.value):\($0.disposition.rawValue)" }.joined(separator: ";"))) }
+        dc.append(("13", flow.rawValue))
+        response[124] = self.buildDC(dc)
+        self.count(flow: flow, code: "00")
+        return response
+    }
+
+    private func decline(_ request: ISO8583Message, _ error: SwitchError, flow: Flow?) -> ISO8583Message {
+        self.decline(request, code: error.responseCode, flow: flow, reason: error.detail)
+    }
+
+    private func decline(_ request: ISO8583Message, code: ResponseCode, flow: Flow?, reason: String) -> ISO8583Message {
+        self.logger.debug("declined", metadata: [
+            "iso.mti": .string(request.mti.description), "iso.stan": .string(request.stan ?? ""),
+            "iso.rc": .string(code.rawValue), "dc.flow": .string(flow?.rawValue ?? "?"), "reason": .string(reason),
+        ])
+        self.count(flow: flow, code: code.rawValue)
+        return request.makeResponse(responseCode: code.rawValue)
+    }
+
+    private func count(flow: Flow?, code: String) {
+        self.stats.withLock { stats in
+            stats.requests += 1
+            if code == "00" { stats.approved += 1 } else { stats.declined += 1 }
+            stats.byFlow[flow?.rawValue ?? "unknown", default: 0] += 1
+            stats.responseCodes[code, default: 0] += 1
+        }
+    }
+
+    func buildDC(_ elements: [(String, String)]) -> String {
+        do throws(ISO8583Error) {
+            return try Subfields.build(elements.map { Subfield(id: $0.0, value: $0.1) }, as: self.dcFormat, field: 124)
+        } catch {
+            preconditionFailure("switch-built DE 124 does not fit: \(error)")
+        }
+    }
+
+    private func nextTransactionID() -> String {
+        let n = self.counters.withLock { c -> UInt64 in
+            c.transaction += 1
+            return c.transaction
+        }
+        return self.transactionPrefix + String(n)
+    }
+
+    private func nextSTAN() -> String {
+        let n = self.counters.withLock { c -> UInt32 in
+            c.stan = c.stan % 999_999 + 1
+            return c.stan
+        }
+        return Self.digits(Int(n), 6)
+    }
+
+    static func digits(_ value: Int, _ width: Int) -> String {
+        ISO8583LinkCodec.digits(value, width: width)
+    }
+
+    /// Whether a failed send may have reached the bank (so its effect must be reversed to be sure).
+    static func mayHaveReachedBank(_ error: any Error) -> Bool {
+        guard let error = error as? ISO8583NetworkError else { return true }
+        switch error.code {
+        case .notSignedOn, .linkShutdown, .encodingFailed, .duplicateRequest, .missingMatchKey: return false
+        default: return true
+        }
+    }
+
+    static func responseCode(for error: any Error) -> ResponseCode {
+        if let error = error as? ISO8583NetworkError, error.code == .timeout { return .responseReceivedTooLate }
+        return .issuerUnavailable
+    }
+}
+
+extension ISO8583Message {
+    /// An element of DE 124 under the switch's spec.
+    func value124(_ id: String, _ owner: PaymentSwitch) -> String? {
+        guard let text = self[124], let elements = try? Subfields.parse(text, as: owner.dcFormat, field: 124) else { return nil }
+        return elements.first(where: { $0.id == id })?.value
+    }
+
+    /// An element of DE 124, or else the same id of DE 48 (customer data on account opening).
+    func value124Or48(_ id: String, _ owner: PaymentSwitch) -> String? {
+        if let value = self.value124(id, owner) { return value }
+        guard let text = self[48], let layout = owner.spec.field(48)?.subfields,
+              let elements = try? Subfields.parse(text, as: layout, field: 48) else { return nil }
+        return elements.first(where: { $0.id == id })?.value
+    }
+}
