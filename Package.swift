@@ -64,7 +64,10 @@ let package = Package(
                 "ISO8583", "ISO8583Network", "DigitalCurrency",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The central bank's registration center on PostgreSQL.
@@ -114,7 +117,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"]),
+        .testTarget(name: "BankSimulatorTests", dependencies: ["BankSimulator", "DigitalCurrency", "ISO8583", "ISO8583Network"]),
         .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit"]),
+        .testTarget(
+            name: "SwitchCoreTests",
+            dependencies: [
+                "SwitchCore", "DigitalCurrency", "ISO8583", "ISO8583Network", "BankSimulator", "DCSwitchTestKit",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "RegistrationCenterTests", dependencies: ["RegistrationCenter", "DCSwitchTestKit"]),
         .testTarget(name: "ISO8583NetworkTests", dependencies: ["ISO8583Network", .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),
     ],

@@ -1,0 +1,82 @@
+import DigitalCurrency
+import ISO8583
+import ISO8583Network
+import Logging
+import NIOCore
+
+/// The running switch: the acquirer-facing ISO 8583 server, the links to every bank, the reversal queue and
+/// the switch core between them.
+public final class SwitchServer: Sendable {
+    public let paymentSwitch: PaymentSwitch
+    public let bankLinks: BankLinks
+    public let server: ISO8583Server<ISO8583LinkCodec>
+    private let eventLoop: any EventLoop
+
+    /// The port acquirers connect to (useful when the configuration asked for port 0).
+    public var port: Int { self.server.port ?? 0 }
+
+    private init(paymentSwitch: PaymentSwitch, bankLinks: BankLinks, server: ISO8583Server<ISO8583LinkCodec>, eventLoop: any EventLoop) {
+        self.paymentSwitch = paymentSwitch
+        self.bankLinks = bankLinks
+        self.server = server
+        self.eventLoop = eventLoop
+    }
+
+    /// Starts the switch for `network`: links to every bank (signing on as they come up), the acquirer port
+    /// (`listenPort` overrides `network.switchNode.port`; 0 picks a free one), and the reversal queue.
+    public static func start(
+        network: NetworkConfiguration,
+        listenHost: String? = nil,
+        listenPort: Int? = nil,
+        sink: any OwnerChangeSink,
+        registrar: (any WalletRegistrar)?,
+        dataDirectory: String?,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger
+    ) async throws -> SwitchServer {
+        guard let spec = MessageSpec.builtin("dcswitch-1987") else {
+            throw SwitchError(.storage, "the built-in spec dcswitch-1987 is missing")
+        }
+        let codec = ISO8583LinkCodec(spec: spec)
+        let links = BankLinks(
+            banks: network.banks.map { (id: $0.id, host: $0.host, port: $0.port) },
+            codec: codec, eventLoopGroup: eventLoopGroup, logger: logger
+        )
+        let timeout = TimeAmount.milliseconds(Int64(network.switchNode.bankTimeoutMilliseconds))
+        let reversals = try ReversalQueue(
+            directory: dataDirectory ?? network.switchNode.dataDirectory, spec: spec, gateway: links,
+            timeout: timeout, logger: logger
+        )
+        let routing = RoutingTable(network: network)
+        let today = UTCClock.calendarParts(nanosecondsSinceEpoch: UTCClock.nowNanoseconds())
+        let settlement = SettlementLedger(date: ISO8583LinkCodec.digits(today.month, width: 2) + ISO8583LinkCodec.digits(today.day, width: 2))
+        let core = PaymentSwitch(
+            configuration: .init(institution: network.switchNode.institution, bankTimeout: timeout),
+            network: network, spec: spec, routing: routing, gateway: links, sink: sink, registrar: registrar,
+            reversals: reversals, settlement: settlement, logger: logger
+        )
+        links.start()
+        let eventLoop = eventLoopGroup.next()
+        reversals.start(on: eventLoop)
+        let server = try await ISO8583Server.start(
+            configuration: .init(host: listenHost ?? network.switchNode.host, port: listenPort ?? network.switchNode.port, name: "switch"),
+            codec: codec, eventLoopGroup: eventLoopGroup, logger: logger
+        ) { request, context in
+            core.handle(request, on: context.eventLoop)
+        }.get()
+        return SwitchServer(paymentSwitch: core, bankLinks: links, server: server, eventLoop: eventLoop)
+    }
+
+    /// Completes when every bank link is signed on.
+    public func waitForBanks() async throws {
+        try await self.bankLinks.waitForSignOn(on: self.eventLoop).get()
+    }
+
+    /// Stops taking requests, waits up to `drainTimeout` for pending reversals, signs off the banks.
+    public func shutdown(drainTimeout: TimeAmount = .seconds(5)) async throws {
+        try? await self.server.close().get()
+        _ = try? await self.paymentSwitch.reversals.drain(on: self.eventLoop, timeout: drainTimeout).get()
+        self.paymentSwitch.reversals.stop()
+        try await self.bankLinks.shutdown(on: self.eventLoop).get()
+    }
+}
