@@ -1,0 +1,144 @@
+extension BankBooks {
+    /// Applies an effect: what ``handle(_:newWallet:now:)`` does after deciding, and what crash recovery does with each
+    /// journaled effect in order.
+    ///
+    /// - Returns: `false`, with the books unchanged, when the effect does not fit these books (a journal from other
+    ///   books, or entries out of order).
+    @discardableResult
+    public mutating func apply(_ effect: Effect) -> Bool {
+        switch effect {
+        case .opened(let opened):
+            let key = LegKey(transactionID: opened.key, kind: .openAccount)
+            guard self.legs[key] == nil, self.wallets[opened.address] == nil, self.accounts[opened.card] != nil else { return false }
+            self.wallets[opened.address] = WalletRecord(publicKeyHex: opened.publicKeyHex, owner: .opened(card: opened.card))
+            self.legs[key] = .opened(opened)
+            return true
+
+        case .debited(let record):
+            let key = LegKey(transactionID: record.transactionID, kind: .debit)
+            let payer = record.payingWallet
+            guard self.legs[key] == nil, self.holds(record.spent, in: payer) else { return false }
+            guard record.created.allSatisfy({ self.coinOwners[$0.id] == nil }) else { return false }
+            if case .account(let card) = record.source {
+                guard self.accounts[card] != nil else { return false }
+                self.accounts[card]!.balance -= record.amount
+            }
+            // Mutated in place: a copy of the wallet would copy its coin table (the treasury holds thousands).
+            for item in record.spent {
+                self.wallets[payer]!.holdings.remove(item.id)
+                self.coinOwners.removeValue(forKey: item.id)
+            }
+            for item in record.created where item.role == .change {
+                self.wallets[payer]!.holdings.add(item.id, value: item.value)
+                self.coinOwners[item.id] = payer
+            }
+            self.valueSentOut += record.valueSent
+            self.totals[record.date, default: Totals()].debits += 1
+            self.totals[record.date, default: Totals()].debitAmount += record.amount
+            self.legs[key] = .debited(record)
+            return true
+
+        case .credited(let record):
+            let key = LegKey(transactionID: record.transactionID, kind: .credit)
+            guard self.legs[key] == nil, self.wallets[record.holdingWallet] != nil else { return false }
+            guard record.coins.allSatisfy({ self.coinOwners[$0.id] == nil }) else { return false }
+            if case .account(let card) = record.target {
+                guard self.accounts[card] != nil else { return false }
+                self.accounts[card]!.balance += record.amount
+            }
+            for item in record.coins {
+                self.wallets[record.holdingWallet]!.holdings.add(item.id, value: item.value)
+                self.coinOwners[item.id] = record.holdingWallet
+            }
+            self.valueReceived += record.amount
+            self.totals[record.date, default: Totals()].credits += 1
+            self.totals[record.date, default: Totals()].creditAmount += record.amount
+            self.legs[key] = .credited(record)
+            return true
+
+        case .declined(let key, let code):
+            guard self.legs[key] == nil else { return false }
+            self.legs[key] = .declined(code)
+            return true
+
+        case .reversed(let reversal):
+            return self.applyReversal(reversal)
+        }
+    }
+
+    private mutating func applyReversal(_ reversal: ReversalRecord) -> Bool {
+        let creditKey = LegKey(transactionID: reversal.transactionID, kind: .credit)
+        let debitKey = LegKey(transactionID: reversal.transactionID, kind: .debit)
+        var credit: CreditRecord?
+        var debit: DebitRecord?
+        if reversal.credit {
+            guard case .credited(let record) = self.legs[creditKey], !record.reversed, self.holds(record.coins, in: record.holdingWallet) else {
+                return false
+            }
+            credit = record
+        }
+        if reversal.debit != nil {
+            guard case .debited(let record) = self.legs[debitKey], record.reversal == nil, self.wallets[record.payingWallet] != nil else { return false }
+            debit = record
+        }
+        guard credit != nil || debit != nil else { return false }
+        // Everything is checked before anything changes. The debit undo is checked as if the credit undo had already
+        // taken its coins away.
+        let takenBack = Set(credit?.coins.map(\.id) ?? [])
+        var returning: [CoinItem] = []
+        var removing: [CoinItem] = []
+        if let record = debit, let mode = reversal.debit {
+            switch mode {
+            case .exact:
+                removing = record.created.filter { $0.role == .change }
+                guard removing.allSatisfy({ self.coinOwners[$0.id] == record.payingWallet && !takenBack.contains($0.id) }) else { return false }
+                returning = record.spent
+            case .payeeCoins:
+                returning = record.spent.filter { $0.role == .transferred } + record.created.filter { $0.role == .payee }
+            }
+            guard !returning.contains(where: { self.isHeld($0.id, except: takenBack) }) else { return false }
+        }
+        if var record = credit {
+            for item in record.coins {
+                self.wallets[record.holdingWallet]!.holdings.remove(item.id)
+                self.coinOwners.removeValue(forKey: item.id)
+            }
+            if case .account(let card) = record.target { self.accounts[card]?.balance -= record.amount }
+            self.valueReceived -= record.amount
+            self.totals[reversal.date, default: Totals()].creditReversals += 1
+            self.totals[reversal.date, default: Totals()].creditReversalAmount += record.amount
+            record.reversed = true
+            self.legs[creditKey] = .credited(record)
+        }
+        if var record = debit, let mode = reversal.debit {
+            let payer = record.payingWallet
+            for item in removing {
+                self.wallets[payer]!.holdings.remove(item.id)
+                self.coinOwners.removeValue(forKey: item.id)
+            }
+            for item in returning {
+                self.wallets[payer]!.holdings.add(item.id, value: item.value)
+                self.coinOwners[item.id] = payer
+            }
+            if case .account(let card) = record.source { self.accounts[card]?.balance += record.amount }
+            self.valueSentOut -= record.valueSent
+            self.totals[reversal.date, default: Totals()].debitReversals += 1
+            self.totals[reversal.date, default: Totals()].debitReversalAmount += record.amount
+            record.reversal = mode
+            self.legs[debitKey] = .debited(record)
+        }
+        return true
+    }
+
+    /// Whether the bank holds coin `id`, not counting the coins in `taken`.
+    func isHeld(_ id: String, except taken: Set<String>) -> Bool {
+        self.coinOwners[id] != nil && !taken.contains(id)
+    }
+
+    /// Whether `wallet` holds every coin of `items` with its value. (Reads the holdings in place: a local copy kept
+    /// alive across a later mutation would copy the whole coin table.)
+    func holds(_ items: [CoinItem], in wallet: String) -> Bool {
+        guard let record = self.wallets[wallet] else { return false }
+        return items.allSatisfy { record.holdings.value(of: $0.id) == $0.value }
+    }
+}
