@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "DCSwitchTestKit",
             dependencies: [
-                "ISO8583", "RegistrationCenter",
+                "ISO8583", "ISO8583Network", "DigitalCurrency", "RegistrationCenter", "SwitchCore", "BankSimulator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,6 +128,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RegistrationCenterTests", dependencies: ["RegistrationCenter", "DCSwitchTestKit"]),
+        .testTarget(name: "TrafficGeneratorTests", dependencies: ["TrafficGenerator", "ISO8583", "ISO8583Network", "DigitalCurrency"]),
         .testTarget(name: "ISO8583NetworkTests", dependencies: ["ISO8583Network", .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]

@@ -271,6 +271,8 @@ public final class PaymentSwitch: Sendable {
         leg[11] = self.nextSTAN()
         leg[7] = ISO8583LinkCodec.transmissionDateTime()
         leg[33] = self.configuration.institution
+        // DE 124.05 makes the opening idempotent at the bank, like every other leg.
+        leg[124] = self.buildDC([("05", self.nextTransactionID()), ("13", Flow.accountOpen.rawValue)])
         self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
