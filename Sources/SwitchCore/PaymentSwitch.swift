@@ -55,6 +55,7 @@ public final class PaymentSwitch: Sendable {
     let transactionPrefix: String
     let counters = Mutex((transaction: UInt64(0), stan: UInt32(0)))
     let stats = Mutex(Statistics())
+    let metrics = SwitchMetrics()
 
     public init(
         configuration: Configuration,
@@ -103,19 +104,28 @@ public final class PaymentSwitch: Sendable {
             return eventLoop.makeSucceededFuture(self.reconciliation(request))
         }
         guard let key = DuplicateDetector.Key(request) else {
+            self.count(flow: nil, code: ResponseCode.formatError.rawValue)
             return eventLoop.makeSucceededFuture(self.decline(request, SwitchError(.formatError, "DE 11 (STAN) is missing"), flow: nil))
         }
         switch self.duplicates.check(key, on: eventLoop) {
         case .repeatOf(let answer):
             self.stats.withLock { $0.duplicates += 1 }
+            self.metrics.duplicates.increment()
             return answer.map { Optional($0) }
         case .process:
             break
         }
+        let started = NIODeadline.now()
+        let flow = try? PaymentRequest.flow(of: request)
+        self.metrics.inFlight.increment()
         let promise = eventLoop.makePromise(of: ISO8583Message.self)
         self.process(request, on: eventLoop, promise: promise)
         return promise.futureResult.map { response in
             self.duplicates.complete(key, with: response)
+            let code = response.responseCode ?? ""
+            self.count(flow: flow, code: code)
+            self.metrics.inFlight.decrement()
+            self.metrics.answered(flow: flow?.rawValue ?? "unknown", code: code, nanoseconds: (NIODeadline.now() - started).nanoseconds)
             return response
         }
     }
@@ -234,6 +244,7 @@ public final class PaymentSwitch: Sendable {
                     case .success:
                         self.settlement.recordApproval(payerBank: payerBank.id, payeeBank: payeeBank.id, amount: payment.amount)
                         self.stats.withLock { $0.records += records.count }
+                        self.metrics.records.increment(by: records.count)
                         promise.succeed(self.approve(request, flow: payment.flow, txn: txn, movement: movement, authorization: authorization))
                     case .failure(let error):
                         self.reverse(credit, bankID: payeeBank.id, amount: payment.amount, isCredit: true)
@@ -299,7 +310,6 @@ public final class PaymentSwitch: Sendable {
                         var response = request.makeResponse(responseCode: "00")
                         response[102] = address
                         response[124] = self.buildDC([("01", publicKey)])
-                        self.count(flow: .accountOpen, code: "00")
                         promise.succeed(response)
                     case .failure(let error):
                         promise.succeed(self.decline(request, code: .issuerUnavailable, flow: .accountOpen, reason: "registration center: \(error)"))
@@ -388,6 +398,7 @@ public final class PaymentSwitch: Sendable {
         reversal[124] = self.buildDC([("05", txn)] + (leg.value124("13", self).map { [("13", $0)] } ?? []))
         self.settlement.recordReversal(bank: bankID, amount: amount, isCredit: isCredit)
         self.stats.withLock { $0.reversalsQueued += 1 }
+        self.metrics.reversals.increment()
         do {
             try self.reversals.enqueue(reversal, bankID: bankID)
         } catch {
@@ -406,7 +417,6 @@ public final class PaymentSwitch: Sendable {
         if !created.isEmpty { dc.append(("11", created.map { "\($0.coinID):\($0.value):\($0.disposition.rawValue)" }.joined(separator: ";"))) }
         dc.append(("13", flow.rawValue))
         response[124] = self.buildDC(dc)
-        self.count(flow: flow, code: "00")
         return response
     }
 
@@ -419,7 +429,6 @@ public final class PaymentSwitch: Sendable {
             "iso.mti": .string(request.mti.description), "iso.stan": .string(request.stan ?? ""),
             "iso.rc": .string(code.rawValue), "dc.flow": .string(flow?.rawValue ?? "?"), "reason": .string(reason),
         ])
-        self.count(flow: flow, code: code.rawValue)
         return request.makeResponse(responseCode: code.rawValue)
     }
 

@@ -1,6 +1,7 @@
 import DigitalCurrency
 import ISO8583
 import ISO8583Network
+import CoreMetrics
 import Logging
 import NIOCore
 
@@ -64,6 +65,13 @@ public final class SwitchServer: Sendable {
         ) { request, context in
             core.handle(request, on: context.eventLoop)
         }.get()
+        // Link states and the reversal backlog as gauges, once a second.
+        let linkGauges = Dictionary(uniqueKeysWithValues: network.banks.map { ($0.id, Gauge(label: "dcswitch_bank_link_signed_on", dimensions: [("bank", $0.id)])) })
+        let pendingReversals = Gauge(label: "dcswitch_reversals_pending")
+        eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            for (id, state) in links.states { linkGauges[id]?.record(state == .signedOn ? 1 : 0) }
+            pendingReversals.record(reversals.pendingCount)
+        }
         return SwitchServer(paymentSwitch: core, bankLinks: links, server: server, eventLoop: eventLoop)
     }
 
