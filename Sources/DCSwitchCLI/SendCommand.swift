@@ -1,0 +1,81 @@
+import ArgumentParser
+import ISO8583
+import ISO8583Network
+import Logging
+import NIOCore
+import NIOPosix
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send one ISO 8583 message and print the answer (JSON, then a dump for people).",
+        discussion: "Connects, signs on (0800, DE 70 = 001), sends the message, prints the answer and signs off. Exits 1 when no answer comes within --timeout."
+    )
+
+    @Option(help: "The host to send to, HOST:PORT.")
+    var target: HostPort
+
+    @OptionGroup var spec: SpecOption
+
+    @Option(help: "The message as JSON: {\"mti\":\"0200\",\"fields\":{…}} (the `iso decode` form).")
+    var json: String?
+
+    @Option(help: "The message as hex.")
+    var hex: String?
+
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout: Double = 10
+
+    @Flag(help: "Print sensitive values in clear. For test data only.")
+    var reveal = false
+
+    func validate() throws {
+        guard (self.json == nil) != (self.hex == nil) else { throw ValidationError("give the message with exactly one of --json or --hex") }
+        guard self.timeout > 0 else { throw ValidationError("--timeout must be above 0") }
+    }
+
+    func run() async throws {
+        let spec = try self.spec.load()
+        let message: ISO8583Message
+        do {
+            if let json { message = try MessageJSON.parse(json, spec: spec) } else { message = try spec.decode(hex: self.hex!.trimmingWhitespace()) }
+        } catch let error as ISO8583Error {
+            writeError("error: the message does not fit \(spec.name): \(error)")
+            throw ExitCode(2)
+        }
+        do {
+            _ = try spec.encode(message)
+        } catch {
+            writeError("error: the message does not encode with \(spec.name): \(error)")
+            throw ExitCode(2)
+        }
+        var logger = Logger(label: "dcswitch.send")
+        logger.logLevel = .error
+        let timeout = TimeAmount.nanoseconds(Int64(self.timeout * 1_000_000_000))
+        let link = ISO8583Link(
+            configuration: .init(host: self.target.host, port: self.target.port, name: "send", requestTimeout: timeout, connectTimeout: timeout),
+            codec: ISO8583LinkCodec(spec: spec), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
+        )
+        link.start()
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask { try await link.waitForSignOn().get(); return true }
+                group.addTask { try await Task.sleep(for: .seconds(self.timeout)); return false }
+                let signedOn = try await group.next() ?? false
+                group.cancelAll()
+                if !signedOn {
+                    _ = try? await link.shutdown().get()
+                    throw ISO8583NetworkError(code: .signOnFailed, detail: "not signed on within \(self.timeout) s")
+                }
+            }
+            let answer = try await link.send(message, timeout: timeout).get()
+            print(MessageJSON.render(answer, spec: spec, subfields: true, reveal: self.reveal).text)
+            print(MessageDump.render(answer, spec: spec, reveal: self.reveal), terminator: "")
+        } catch {
+            writeError("error: no answer from \(self.target.host):\(self.target.port) within \(self.timeout) s: \(error)")
+            _ = try? await link.shutdown().get()
+            throw ExitCode(1)
+        }
+        _ = try? await link.shutdown().get()
+    }
+}
