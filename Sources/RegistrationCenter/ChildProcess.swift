@@ -115,13 +115,15 @@ enum FileIO {
         }
     }
 
-    /// `mkdir -p`.
+    /// `mkdir -p`: missing parents get 0755, the directory itself `mode`.
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
         if isDirectory(path) { return }
         var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
+        let components = path.split(separator: "/")
+        for (index, component) in components.enumerated() {
             prefix += "/" + component
-            if mkdir(prefix, mode) != 0 && errno != EEXIST {
+            let isLast = index == components.count - 1
+            if mkdir(prefix, isLast ? mode : 0o755) != 0 && errno != EEXIST {
                 throw ioError("mkdir", prefix)
             }
         }

@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// One line of a traffic generator `--record` file: an approved transaction and how many owner-change records its
 /// approval must have produced. JSON: `{"txn":"<transactionID>","flow":"nfc","records":N}`.
-public struct ApprovalRecord: Sendable, Hashable, Codable {
+public struct RecordedApproval: Sendable, Hashable, Codable {
     /// The switch's transaction id (the `transaction_id` of its owner-change records).
     public var txn: String
     /// The flow name.
@@ -21,7 +21,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
     /// Reads a record file: JSON lines, blank lines ignored.
     ///
     /// - Throws: ``RegistrationCenterError/Code/invalidRecordFile`` naming the line and what is wrong.
-    public static func read(file path: String) throws -> [ApprovalRecord] {
+    public static func read(file path: String) throws -> [RecordedApproval] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -29,7 +29,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
             throw RegistrationCenterError(.invalidRecordFile, "\(path): cannot read: \(error.localizedDescription)")
         }
         let decoder = JSONDecoder()
-        var result: [ApprovalRecord] = []
+        var result: [RecordedApproval] = []
         var lineNumber = 0
         var offset = 0
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
@@ -39,7 +39,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
                 continue
             }
             do {
-                let record = try decoder.decode(ApprovalRecord.self, from: Data(line))
+                let record = try decoder.decode(RecordedApproval.self, from: Data(line))
                 guard record.records >= 0 else {
                     throw RegistrationCenterError(.invalidRecordFile, "negative \"records\"")
                 }
@@ -104,11 +104,11 @@ extension RegistryDatabase {
 
     /// Checks that every approval in a traffic generator `--record` file has exactly its owner-change records.
     public func verify(recordFile path: String) async throws -> Verification {
-        try await verify(ApprovalRecord.read(file: path))
+        try await verify(RecordedApproval.read(file: path))
     }
 
     /// Checks that every approval has exactly its owner-change records, and that value is conserved.
-    public func verify(_ approvals: [ApprovalRecord]) async throws -> Verification {
+    public func verify(_ approvals: [RecordedApproval]) async throws -> Verification {
         var expected: [String: Int] = [:]
         var repeated = 0
         for approval in approvals {

@@ -272,6 +272,12 @@ public struct RegistryDatabase: Sendable {
         public var live: Int64
         /// `issued == live`.
         public var ok: Bool
+
+        public init(issued: Int64, live: Int64, ok: Bool) {
+            self.issued = issued
+            self.live = live
+            self.ok = ok
+        }
     }
 
     /// Checks value conservation.

@@ -1,0 +1,337 @@
+// Owner-change records per second through the registration center (journal with group commit → batcher → COPY
+// into PostgreSQL with coin-state checks), beside a raw `psql \copy` of the same rows into an identical fresh table,
+// on the same embedded cluster in the same run. Prints one JSON line.
+//
+//   swift run -c release --package-path Benchmarks RegistryIngest [--records 1000000]
+
+import ArgumentParser
+import Foundation
+import RegistrationCenter
+
+struct RegistryIngest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Registration center ingest: records/s through the batcher vs raw COPY.")
+
+    @Option(help: "Owner-change records to push.")
+    var records = 1_000_000
+
+    @Option(help: "Batcher: flush at this many records.")
+    var batchRecords = 20_000
+
+    @Option(help: "Batcher: flush when the oldest record waited this many milliseconds.")
+    var batchAgeMs = 100
+
+    @Option(help: "Concurrent appenders (each awaits durability before its next approval, like the switch).")
+    var appenders = 256
+
+    @Option(help: "Cluster and journal directory (default: a fresh temporary directory, deleted at exit).")
+    var directory: String?
+
+    @Flag(help: "Also compare client-side COPY with multi-row INSERT (unnest arrays) into fresh tables.")
+    var compareInsert = false
+
+    @Option(help: "Rows for the COPY vs INSERT comparison.")
+    var compareRows = 200_000
+
+    func run() async throws {
+        var logger = Logger(label: "registry-ingest")
+        logger.logLevel = .error
+
+        let root = directory ?? Self.temporaryDirectory()
+        let cluster = try await EmbeddedPostgres.start(
+            .init(directory: root + "/postgres", database: "registry", removeOnExit: directory == nil),
+            logger: logger)
+        let approvals = Workload.approvals(records: records)
+        let total = approvals.reduce(0) { $0 + $1.count }
+        log("workload: \(approvals.count) approvals, \(total) records")
+
+        // Raw COPY of the same rows, into an identical fresh table (same columns, keys, indexes, defaults).
+        let csv = root + "/owner_changes.csv"
+        try Workload.writeCSV(approvals, batchID: 1, to: csv)
+        let center0 = try RegistrationCenter(
+            configuration: .init(journalDirectory: root + "/journal-migrate"), database: cluster.databaseURL(),
+            logger: logger)
+        try await Self.migrate(center0)
+        _ = try cluster.psql(["-c", "CREATE TABLE warmup (LIKE owner_changes INCLUDING ALL)"])
+        _ = try cluster.psql(["-c", "\\copy warmup (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
+        _ = try cluster.psql(["-c", "DROP TABLE warmup", "-c", "CHECKPOINT"])
+        _ = try cluster.psql(["-c", "CREATE TABLE owner_changes_raw (LIKE owner_changes INCLUDING ALL)"])
+        let rawStart = ContinuousClock.now
+        _ = try cluster.psql(["-c", "\\copy owner_changes_raw (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
+        let rawSeconds = Self.seconds(ContinuousClock.now - rawStart)
+        let rawRows = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM owner_changes_raw"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        _ = try cluster.psql(["-c", "DROP TABLE owner_changes_raw", "-c", "CHECKPOINT"])
+        log("raw COPY: \(rawRows) rows in \(rawSeconds) s")
+
+        var comparison: [String: Double] = [:]
+        if compareInsert {
+            comparison = try await Self.compareCopyAndInsert(
+                cluster: cluster, approvals: approvals, rows: compareRows, batch: batchRecords, logger: logger)
+        }
+
+        // Through the registration center.
+        let center = try RegistrationCenter(
+            configuration: .init(
+                journalDirectory: root + "/journal", maxBatchRecords: batchRecords,
+                maxBatchAge: .milliseconds(batchAgeMs), maxBacklogRecords: max(total, 1)),
+            database: cluster.databaseURL(), logger: logger)
+        let (ingestSeconds, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await center.run() }
+            await center.waitUntilReady()
+            let start = ContinuousClock.now
+            let stride = self.appenders
+            try await withThrowingTaskGroup(of: Void.self) { appenders in
+                for first in 0..<stride {
+                    appenders.addTask {
+                        for index in Swift.stride(from: first, to: approvals.count, by: stride) {
+                            var approval = approvals[index]
+                            let now = RegistrationCenter.wallClockNanos()
+                            for position in approval.indices { approval[position].createdAtNanos = now }
+                            try await center.append(approval)
+                        }
+                    }
+                }
+                try await appenders.waitForAll()
+            }
+            let journaled = ContinuousClock.now
+            await center.waitUntilCommitted()
+            let seconds = Self.seconds(ContinuousClock.now - start)
+            log("journaled in \(Self.seconds(journaled - start)) s, committed in \(seconds) s")
+            let statistics = center.statistics()
+            center.shutdown()
+            try await group.waitForAll()
+            return (seconds, statistics)
+        }
+
+        let conservation = try cluster.psql([
+            "-tAc",
+            "SELECT (SELECT coalesce(sum(value),0) FROM owner_changes WHERE kind='issue') = (SELECT coalesce(sum(value),0) FROM coins WHERE status='live')",
+        ]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let registered = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM owner_changes"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        let alerts = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM alerts"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+
+        let rate = Double(total) / ingestSeconds
+        let rawRate = Double(rawRows) / rawSeconds
+        let journal = statistics.journal
+        var result: [String: Any] = [
+            "benchmark": "registry_ingest",
+            "records": total,
+            "approvals": approvals.count,
+            "registered_records": registered,
+            "alerts": alerts,
+            "conservation_ok": conservation == "t",
+            "seconds": Self.round(ingestSeconds),
+            "records_per_s": Int(rate),
+            "raw_copy_seconds": Self.round(rawSeconds),
+            "raw_copy_records_per_s": Int(rawRate),
+            "ratio_to_raw_copy": Self.round(rate / rawRate),
+            "batch_age_ms": Self.percentiles(statistics.batchAge),
+            "flush_ms": Self.percentiles(statistics.flushDuration),
+            "batches": statistics.batches,
+            "mean_batch_records": statistics.batches == 0 ? 0 : Int(statistics.committedRecords / statistics.batches),
+            "slow_path_batches": statistics.slowPathBatches,
+            "journal": [
+                "append_latency_ms": Self.percentiles(journal.appendLatency),
+                "fsync_ms": Self.percentiles(journal.syncLatency),
+                "syncs": journal.syncs,
+                "entries_per_sync": journal.syncs == 0 ? 0 : Self.round(Double(journal.entries) / Double(journal.syncs)),
+                "bytes": journal.bytes,
+            ],
+            "config": [
+                "batch_records": batchRecords, "batch_age_ms": batchAgeMs, "appenders": appenders,
+            ],
+        ]
+        if !comparison.isEmpty { result["copy_vs_insert_rows_per_s"] = comparison }
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    static func migrate(_ center: RegistrationCenter) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await center.run() }
+            await center.waitUntilReady()
+            center.shutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Client-side COPY against multi-row INSERT, same rows, fresh identical tables (see `IngestStrategyProbe`).
+    static func compareCopyAndInsert(
+        cluster: EmbeddedPostgres, approvals: [[OwnerChangeRecord]], rows: Int, batch: Int, logger: Logger
+    ) async throws -> [String: Double] {
+        let now = RegistrationCenter.wallClockNanos()
+        let records = approvals.joined().prefix(rows).map { record -> OwnerChangeRecord in
+            var record = record
+            record.createdAtNanos = now
+            return record
+        }
+        let results = try await IngestStrategyProbe.compare(
+            database: cluster.databaseURL(), records: records, batch: batch, logger: logger)
+        _ = try cluster.psql(["-c", "CHECKPOINT"])
+        log("COPY vs INSERT: \(results)")
+        return results.mapValues { $0.rounded() }
+    }
+
+    static func percentiles(_ histogram: LatencyHistogram) -> [String: Double] {
+        [
+            "p50": round(Double(histogram.value(atQuantile: 0.5)) / 1e6),
+            "p99": round(Double(histogram.value(atQuantile: 0.99)) / 1e6),
+            "max": round(Double(histogram.max) / 1e6),
+            "mean": round(histogram.mean / 1e6),
+        ]
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func round(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+    static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "dcswitch-registry-ingest-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // The server runs as `postgres` when this runs as root: it must be able to traverse this directory.
+        chmod(path, 0o755)
+        return path
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// A payment workload shaped like the switch's: issuance, whole-coin transfers, and split payments (retire one coin,
+/// create the payee's coin and the payer's change). Every record is valid, so no alerts.
+enum Workload {
+    static let columns = [
+        "transaction_id", "coin_id", "kind", "from_wallet", "to_wallet", "value", "flow", "payer_bank", "payee_bank",
+        "created_at", "batch_id",
+    ]
+    static var csvColumns: String { columns.joined(separator: ", ") }
+
+    static func approvals(records target: Int) -> [[OwnerChangeRecord]] {
+        var generator = SystemRandomNumberGenerator()
+        let wallets = (0..<10_000).map { index in
+            "W" + hex(UInt64(index) &* 0x9E37_79B9_7F4A_7C15, digits: 16) + hex(UInt64(index), digits: 24)
+        }
+        var live: [(id: String, owner: Int, value: Int64)] = []
+        live.reserveCapacity(target)
+        var approvals: [[OwnerChangeRecord]] = []
+        approvals.reserveCapacity(target / 2)
+        var produced = 0
+        var coinCounter: UInt64 = 0
+        var txnCounter: UInt64 = 0
+        let flows = ["nfc", "qr-bsc", "qr-csb", "in-app", "transfer-in"]
+        func newCoinID() -> String {
+            coinCounter += 1
+            return "C" + hex(coinCounter &* 0xD6E8_FEB8_6659_FD93, digits: 16) + hex(coinCounter, digits: 8)
+        }
+        func newTxnID() -> String {
+            txnCounter += 1
+            return "T" + hex(txnCounter, digits: 15)
+        }
+        func bank(_ wallet: Int) -> String { "B00\(wallet % 4 + 1)" }
+
+        while produced < target {
+            let roll = Int.random(in: 0..<100, using: &generator)
+            let txn = newTxnID()
+            let flow = flows[Int(txnCounter) % flows.count]
+            var approval: [OwnerChangeRecord] = []
+            if live.count < 1000 || roll < 20 {
+                let owner = Int.random(in: 0..<wallets.count, using: &generator)
+                let value = Int64.random(in: 1_000...100_000, using: &generator)
+                let id = newCoinID()
+                approval.append(
+                    OwnerChangeRecord(
+                        transactionID: txn, coinID: id, kind: .issue, fromWallet: nil, toWallet: wallets[owner],
+                        value: value, flow: "issue", payerBank: "", payeeBank: bank(owner), createdAtNanos: 0))
+                live.append((id, owner, value))
+            } else {
+                let pick = Int.random(in: 0..<live.count, using: &generator)
+                let coin = live[pick]
+                var payee = Int.random(in: 0..<wallets.count, using: &generator)
+                if payee == coin.owner { payee = (payee + 1) % wallets.count }
+                if roll < 60 || coin.value < 2 {
+                    approval.append(
+                        OwnerChangeRecord(
+                            transactionID: txn, coinID: coin.id, kind: .transfer, fromWallet: wallets[coin.owner],
+                            toWallet: wallets[payee], value: coin.value, flow: flow, payerBank: bank(coin.owner),
+                            payeeBank: bank(payee), createdAtNanos: 0))
+                    live[pick].owner = payee
+                } else {
+                    let paid = Int64.random(in: 1..<coin.value, using: &generator)
+                    let paidID = newCoinID()
+                    let changeID = newCoinID()
+                    approval.append(
+                        OwnerChangeRecord(
+                            transactionID: txn, coinID: coin.id, kind: .retire, fromWallet: wallets[coin.owner],
+                            toWallet: nil, value: coin.value, flow: flow, payerBank: bank(coin.owner),
+                            payeeBank: bank(payee), createdAtNanos: 0))
+                    approval.append(
+                        OwnerChangeRecord(
+                            transactionID: txn, coinID: paidID, kind: .create, fromWallet: nil,
+                            toWallet: wallets[payee], value: paid, flow: flow, payerBank: bank(coin.owner),
+                            payeeBank: bank(payee), createdAtNanos: 0))
+                    approval.append(
+                        OwnerChangeRecord(
+                            transactionID: txn, coinID: changeID, kind: .create, fromWallet: nil,
+                            toWallet: wallets[coin.owner], value: coin.value - paid, flow: flow,
+                            payerBank: bank(coin.owner), payeeBank: bank(payee), createdAtNanos: 0))
+                    live[pick] = (paidID, payee, paid)
+                    live.append((changeID, coin.owner, coin.value - paid))
+                }
+            }
+            produced += approval.count
+            approvals.append(approval)
+        }
+        return approvals
+    }
+
+    /// The same rows as the batcher writes, as CSV for `psql \copy`.
+    static func writeCSV(_ approvals: [[OwnerChangeRecord]], batchID: Int, to path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        var chunk = ""
+        chunk.reserveCapacity(1 << 22)
+        let createdAt = timestamp(RegistrationCenter.wallClockNanos())
+        for approval in approvals {
+            for record in approval {
+                chunk += csvRow(record, createdAt: createdAt, batchID: batchID)
+            }
+            if chunk.utf8.count > 1 << 22 {
+                handle.write(Data(chunk.utf8))
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        handle.write(Data(chunk.utf8))
+        try handle.close()
+    }
+
+    static func csvRow(_ record: OwnerChangeRecord, createdAt: String, batchID: Int) -> String {
+        "\(record.transactionID),\(record.coinID),\(record.kind.rawValue),\(record.fromWallet ?? ""),\(record.toWallet ?? ""),\(record.value),\(record.flow),\(record.payerBank),\(record.payeeBank),\(createdAt),\(batchID)\n"
+    }
+
+    static func timestamp(_ nanos: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(nanos / 1000) / 1e6)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let micros = (nanos / 1000) % 1_000_000
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.year!, 4))-\(pad(parts.month!, 2))-\(pad(parts.day!, 2)) \(pad(parts.hour!, 2)):\(pad(parts.minute!, 2)):\(pad(parts.second!, 2)).\(pad(Int(micros), 6))+00"
+    }
+
+    static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return text.count >= digits
+            ? String(text.suffix(digits)) : String(repeating: "0", count: digits - text.count) + text
+    }
+}
+
+await RegistryIngest.main()

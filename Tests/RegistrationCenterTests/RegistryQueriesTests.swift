@@ -1,0 +1,147 @@
+import DCSwitchTestKit
+import DigitalCurrency
+import Foundation
+import Testing
+
+@testable import RegistrationCenter
+
+@Suite("Registry queries, verify and reconcile", .timeLimit(.minutes(2)))
+struct RegistryQueriesTests {
+    typealias F = RegistryFixtures
+
+    @Test func verifyCountsExpectedFoundAndMissing() async throws {
+        try await F.withDatabase { database, _ in
+            _ = try await database.issue(
+                [Coin(id: "v1", value: 70, owner: "A"), Coin(id: "v2", value: 30, owner: "A")],
+                issuanceID: "mint", bank: "B001")
+            // t1 pays 50 out of v1 (70): retire it, create the payee's 50 and the change 20.
+            _ = try await database.writeBatch([
+                F.retire("t1", coin: "v1", from: "A", value: 70), F.create("t1", coin: "v3", to: "B", value: 50),
+                F.create("t1", coin: "v4", to: "A", value: 20),
+            ])
+            _ = try await database.writeBatch([F.transfer("t2", coin: "v2", from: "A", to: "B", value: 30)])
+            let file = try F.temporaryDirectory("verify") + "/record.jsonl"
+            try """
+            {"txn":"t1","flow":"nfc","records":3,"rrn":"000000000001","stan":"000001"}
+            {"txn":"t2","flow":"qr-bsc","records":1}
+
+            {"txn":"t3","flow":"in-app","records":2}
+            {"txn":"open-1","flow":"account-open","records":0}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let verification = try await database.verify(recordFile: file)
+            #expect(verification.transactions == 4)
+            #expect(verification.recordsExpected == 6)
+            #expect(verification.recordsFound == 4)
+            #expect(verification.duplicates == 0)
+            #expect(verification.missingTransactions == 1)
+            #expect(verification.missingSample == ["t3"])
+            #expect(verification.conservation == .init(issued: 100, live: 100, ok: true))
+            #expect(!verification.ok)
+            let json = String(decoding: try JSONEncoder().encode(verification), as: UTF8.self)
+            for key in ["records_expected", "records_found", "duplicates", "missing_transactions", "conservation"] {
+                #expect(json.contains("\"\(key)\""))
+            }
+        }
+    }
+
+    @Test func malformedRecordFileNamesLineAndOffset() throws {
+        let file = try F.temporaryDirectory("verify-bad") + "/record.jsonl"
+        try "{\"txn\":\"t1\",\"flow\":\"nfc\",\"records\":1}\n{\"txn\":\"t2\",\"flow\":\"nfc\"}\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: RegistrationCenterError.self) { try RecordedApproval.read(file: file) }
+        #expect(error?.code == .invalidRecordFile)
+        #expect(error?.message.contains(":2 (byte offset 38)") == true)
+        #expect(error?.message.contains("records") == true)
+    }
+
+    @Test func coinWalletAndStatsQueries() async throws {
+        try await F.withDatabase { database, _ in
+            try await database.register([
+                WalletRegistration(address: "A", publicKey: "04aa", bank: "B001", customerReference: "cust-1", openedAtNanos: F.t0),
+                WalletRegistration(address: "B", publicKey: "04bb", bank: "B002", customerReference: "cust-2", openedAtNanos: F.t0),
+            ])
+            #expect(try await database.register([
+                WalletRegistration(address: "A", publicKey: "04aa", bank: "B001", customerReference: "cust-1", openedAtNanos: F.t0)
+            ]) == 0)
+            _ = try await database.issue([Coin(id: "q1", value: 10, owner: "A")], issuanceID: "mint", bank: "B001")
+            _ = try await database.writeBatch([F.transfer("t1", coin: "q1", from: "A", to: "B", value: 10)])
+            _ = try await database.writeBatch([F.transfer("t2", coin: "q1", from: "A", to: "C", value: 10)])
+
+            let coin = try await database.coin(id: "q1")
+            #expect(coin.coin == Coin(id: "q1", value: 10, owner: "B"))
+            #expect(coin.previousOwner == "A")
+            #expect(coin.history.map(\.record.transactionID) == ["mint", "t1", "t2"])
+            #expect(coin.alerts.map(\.kind) == [.doubleSpend])
+
+            let wallet = try await database.wallet(address: "B")
+            #expect(wallet.registration?.publicKey == "04bb")
+            #expect(wallet.registration?.openedAtNanos == F.t0)
+            #expect(wallet.coins.map(\.id) == ["q1"])
+            #expect(wallet.balance == 10)
+            #expect(try await database.wallet(address: "A").coins.isEmpty)
+
+            let stats = try await database.stats()
+            #expect(stats.records == 3)
+            #expect(stats.batches == 3)
+            #expect(stats.wallets == 2)
+            #expect(stats.liveCoins == 1 && stats.liveValue == 10 && stats.issuedValue == 10)
+            #expect(stats.alerts == 1)
+        }
+    }
+
+    @Test func reconciliationReportsEveryKindOfMismatchAndRecordsTheRun() async throws {
+        try await F.withDatabase { database, testDatabase in
+            try await database.register([
+                WalletRegistration(address: "A", publicKey: "k", bank: "B001", customerReference: "1", openedAtNanos: F.t0),
+                WalletRegistration(address: "B", publicKey: "k", bank: "B001", customerReference: "2", openedAtNanos: F.t0),
+                WalletRegistration(address: "C", publicKey: "k", bank: "B001", customerReference: "3", openedAtNanos: F.t0),
+                WalletRegistration(address: "X", publicKey: "k", bank: "B002", customerReference: "4", openedAtNanos: F.t0),
+            ])
+            _ = try await database.issue(
+                [Coin(id: "r1", value: 5, owner: "A"), Coin(id: "r2", value: 5, owner: "B"),
+                 Coin(id: "r3", value: 5, owner: "X"), Coin(id: "r4", value: 5, owner: "A")],
+                issuanceID: "mint", bank: "B001")
+            _ = try await database.writeBatch([F.retire("t1", coin: "r4", from: "A", value: 5)])
+            let report = try await database.reconcile(
+                BankHoldings(bank: "B001", wallets: ["A": ["r1", "r3", "nope", "r4"], "B": [], "E": []]))
+            let found = Set(report.mismatches.map { "\($0.kind.rawValue):\($0.wallet):\($0.coinID ?? "-")" })
+            #expect(
+                found == [
+                    "owned_elsewhere:A:r3", "unknown_coin:A:nope", "retired_coin:A:r4", "missing_at_bank:B:r2",
+                    "unregistered_wallet:E:-", "wallet_missing_at_bank:C:-",
+                ])
+            #expect(report.walletsChecked == 3 && report.coinsChecked == 4)
+            #expect(try F.count("SELECT mismatches FROM reconciliation_runs WHERE id = \(report.runID)", in: testDatabase) == 6)
+
+            let clean = try await database.reconcile(BankHoldings(bank: "B002", wallets: ["X": ["r3"]]))
+            #expect(clean.mismatches.isEmpty)
+        }
+    }
+}
+
+@Suite("DatabaseURL")
+struct DatabaseURLTests {
+    @Test func parsesFullURL() throws {
+        let url = try DatabaseURL("postgres://reg%40user:s%3Acret@db.example:6543/registry?sslmode=require")
+        #expect(url.username == "reg@user")
+        #expect(url.password == "s:cret")
+        #expect(url.host == "db.example" && url.port == 6543 && url.database == "registry")
+        #expect(url.tlsMode == .require)
+        #expect(!url.description.contains("s:cret"))
+    }
+
+    @Test func defaultsPortAndTLS() throws {
+        let url = try DatabaseURL("postgresql://postgres@127.0.0.1/dcswitch")
+        #expect(url.port == 5432 && url.tlsMode == .disable && url.password == nil)
+    }
+
+    @Test(arguments: [
+        "mysql://u@h/db", "postgres://h:5432/db", "postgres://u@h:5432/", "postgres://u@h:99999/db",
+        "postgres://u:pw@h/db?sslmode=bogus", "not a url",
+    ])
+    func rejectsBadURLs(_ text: String) {
+        let error = #expect(throws: RegistrationCenterError.self) { try DatabaseURL(text) }
+        #expect(error?.code == .invalidDatabaseURL)
+        #expect(error?.message.contains(":pw@") != true)
+    }
+}
