@@ -85,7 +85,7 @@ public struct ArrivalSchedule: Sendable {
         }
         let t = self.time(atCumulative: self.x)
         if self.process == .constant { self.x += 1 }
-        let nanoseconds = t * 1e9
+        let nanoseconds = (t * 1e9).rounded()
         guard nanoseconds < Double(self.durationNanoseconds) else { return nil }
         return UInt64(nanoseconds)
     }

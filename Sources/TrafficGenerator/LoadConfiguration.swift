@@ -44,6 +44,8 @@ public struct LoadConfiguration: Sendable {
     public var signatures: SignatureMode
     /// At most this many authorizations are signed ahead of a run.
     public var maximumPrecomputedSignatures: Int
+    /// Seconds the links may take to connect and sign on before a run gives up.
+    public var signOnTimeout: Double = 10
     /// Where to write one JSON line per approved transaction (`--record`), or `nil`.
     public var recordPath: String?
     /// Where to write the HdrHistogram interval log (`--hdr-log`), or `nil`.

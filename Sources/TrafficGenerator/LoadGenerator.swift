@@ -194,10 +194,10 @@ public final class LoadGenerator: Sendable {
         let allLinks = linksByShard.flatMap { $0 }
         for link in allLinks { link.start() }
         do {
-            try await Self.waitForSignOn(allLinks, within: .seconds(10), on: shards[0].eventLoop)
+            try await Self.waitForSignOn(allLinks, within: .nanoseconds(Int64(configuration.signOnTimeout * 1e9)), on: shards[0].eventLoop)
         } catch {
             for link in allLinks { _ = try? await link.shutdown().get() }
-            throw RunError("cannot sign on to \(configuration.host):\(configuration.port) within 10 s: \(error)")
+            throw RunError("cannot sign on to \(configuration.host):\(configuration.port) within \(TextFormatting.fixed(configuration.signOnTimeout, 1)) s: \(error)")
         }
 
         let (rrnPrefix, recordFile, hdrLog) = self.state.withLockedValue { state -> ([UInt8], AppendOnlyFile?, HistogramLogWriter?) in

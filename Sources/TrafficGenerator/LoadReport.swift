@@ -31,7 +31,7 @@ public struct LoadReport: Codable, Sendable {
             func ms(_ p: Double) -> Double {
                 histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(histogram.valueAtPercentile(p))
             }
-            self.init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(histogram.max))
+            self.init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(histogram.maxRecorded))
         }
     }
 

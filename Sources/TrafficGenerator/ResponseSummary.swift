@@ -26,6 +26,14 @@ public struct ResponseSummary: Hashable, Sendable {
         return String(decoding: [UInt8(self.responseCode >> 8), UInt8(self.responseCode & 0xFF)], as: UTF8.self)
     }
 
+    /// A summary with the given contents.
+    public init(responseCode: UInt16, transactionID: String?, ownerChangeRecords: Int, newWallet: String?) {
+        self.responseCode = responseCode
+        self.transactionID = transactionID
+        self.ownerChangeRecords = ownerChangeRecords
+        self.newWallet = newWallet
+    }
+
     /// Reads `response`; `accountOpen` says whether to read DE 102.
     public init(response: ISO8583Message, accountOpen: Bool = false) {
         self.responseCode = response.withASCIIBytes(of: 39) { bytes -> UInt16 in
@@ -39,7 +47,7 @@ public struct ResponseSummary: Hashable, Sendable {
         if accountOpen { self.newWallet = response[102] }
         var transactionID: String?
         var records = 0
-        _ = response.withASCIIBytes(of: 124) { bytes in
+        let scan = { (bytes: UnsafeRawBufferPointer) in
             Self.scanDE124(bytes) { tag, value in
                 switch tag {
                 case 5: transactionID = String(decoding: value, as: UTF8.self)
@@ -47,6 +55,9 @@ public struct ResponseSummary: Hashable, Sendable {
                 default: break
                 }
             }
+        }
+        if response.withASCIIBytes(of: 124, scan) == nil, let text = response[124] {
+            Array(text.utf8).withUnsafeBytes(scan)
         }
         self.transactionID = transactionID
         self.ownerChangeRecords = records
