@@ -1,0 +1,204 @@
+@testable import BankSimulator
+import DigitalCurrency
+import ISO8583
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@Suite("Bank journal: effects as lines, group commit, crash recovery")
+struct BankJournalTests {
+    let seed = BankFixtures.seedA
+    let logs = InMemoryLogs()
+
+    /// Legs of every kind, including ones that leave change, declines, repeats and reversals.
+    func legs() -> [ISO8583Message] {
+        let c = self.seed.customers
+        let m = self.seed.merchants
+        return [
+            BankFixtures.walletDebit(txn: "J1", amount: 1300, payer: c[0].wallet.address, payee: m[0].wallet.address, stan: 1),
+            BankFixtures.transferInDebit(txn: "J2", amount: 2500, card: c[1].card, payee: c[1].wallet.address, stan: 2),
+            BankFixtures.credit(txn: "J3", amount: 800, coins: "EXT-1:500;EXT-2:300", wallet: m[1].wallet.address, stan: 3),
+            BankFixtures.credit(txn: "J4", amount: 400, coins: "EXT-3:400", card: c[2].card, flow: .redeem, stan: 4),
+            BankFixtures.walletDebit(txn: "J5", amount: 99_999, payer: c[3].wallet.address, payee: m[0].wallet.address, stan: 5),
+            BankFixtures.walletDebit(txn: "J6", amount: 700, payer: c[4].wallet.address, payee: m[2].wallet.address, stan: 6),
+            BankFixtures.reversal(txn: "J6", amount: 700, stan: 7),
+            BankFixtures.reversal(txn: "J4/C", amount: 400, stan: 8),
+            BankFixtures.openAccount(account: c[5].account, stan: 9),
+            BankFixtures.walletDebit(txn: "J1", amount: 1300, payer: c[0].wallet.address, payee: m[0].wallet.address, stan: 10),
+            BankFixtures.walletDebit(txn: "J7", amount: 100, payer: c[0].wallet.address, payee: m[0].wallet.address, stan: 11),
+        ]
+    }
+
+    @Test func everyEffectRoundTripsThroughItsJournalLine() throws {
+        var books = BankBooks(seed: self.seed)
+        var effects: [BankBooks.Effect] = []
+        for request in self.legs() {
+            if let effect = books.handle(request).effect { effects.append(effect) }
+        }
+        #expect(effects.count == 10)
+        var replayed = BankBooks(seed: self.seed)
+        for effect in effects {
+            let line = effect.journalPayload
+            #expect(!line.contains("\n"))
+            let decoded = BankBooks.Effect(journalPayload: Substring(line))
+            #expect(decoded == effect, "\(line)")
+            let applied = replayed.apply(decoded ?? effect)
+            #expect(applied)
+        }
+        #expect(replayed == books)
+    }
+
+    @Test func processorRecoversIdenticalBooksAfterACrash() async throws {
+        let path = BankFixtures.temporaryPath("bank.journal")
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loop = group.any()
+        let crashed = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        var codes: [String] = []
+        for request in self.legs() {
+            let response = try await crashed.process(request, on: loop).get()
+            codes.append(response?.responseCode ?? "none")
+        }
+        #expect(codes == ["00", "00", "00", "00", "51", "00", "00", "00", "00", "00", "00"])
+        let before = crashed.books
+        #expect(before.verify() == [])
+        #expect(crashed.journal?.statistics.entries == 10)
+        // The process dies: no shutdown, no close. Everything answered was synced.
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        let after = recovered.books
+        #expect(after == before)
+        #expect(after.verify() == [])
+        #expect(after.coinValueHeld == before.coinValueHeld)
+        #expect(after.openedWallets.count == 1)
+        #expect(recovered.journal?.statistics.recoveredEntries == 10)
+
+        // Idempotency survives the crash: the repeated debit gets its original answer, the reversal is still done.
+        let repeated = try await recovered.process(self.legs()[0], on: loop).get()
+        #expect(BankFixtures.dcValue(repeated!, "11") == "NJ1-0:300:P;NJ1-1:700:C")
+        let reversal = try await recovered.process(BankFixtures.reversal(txn: "J6", amount: 700, stan: 12, repeat: true), on: loop).get()
+        #expect(reversal?.responseCode == "00")
+        #expect(recovered.books == before)
+        try await recovered.close()
+    }
+
+    @Test func tornLastEntryIsIgnored() async throws {
+        let path = BankFixtures.temporaryPath("torn.journal")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let processor = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        for request in self.legs().prefix(3) {
+            _ = try await processor.process(request, on: loop).get()
+        }
+        let durable = processor.books
+        try await processor.close()
+        // A crash mid-write: half a line at the end (its answer was never sent).
+        let line = "0000002A 12345678 D|J9|0315|100|W|DC100000"
+        try appendBytes(path, Array(line.utf8))
+
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(recovered.books == durable)
+        #expect(recovered.books.verify() == [])
+        #expect(recovered.journal?.statistics.discardedBytes == line.utf8.count)
+        #expect(self.logs.entries.contains { $0.message.contains("torn tail") && $0.level <= .info })
+
+        // New lines follow the last good one.
+        let response = try await recovered.process(self.legs()[5], on: loop).get()
+        #expect(response?.responseCode == "00")
+        let expected = recovered.books
+        try await recovered.close()
+        let again = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(again.books == expected)
+        #expect(again.journal?.statistics.discardedBytes == 0)
+        try await again.close()
+    }
+
+    @Test func lineWithABadChecksumEndsTheJournal() async throws {
+        let path = BankFixtures.temporaryPath("corrupt.journal")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let processor = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        _ = try await processor.process(self.legs()[0], on: loop).get()
+        let afterFirst = processor.books
+        _ = try await processor.process(self.legs()[1], on: loop).get()
+        try await processor.close()
+        // Flip one payload byte of the last line.
+        var bytes = try readBytes(path)
+        bytes[bytes.count - 5] ^= 0x01
+        try writeBytes(path, bytes)
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(recovered.books == afterFirst)
+        try await recovered.close()
+    }
+
+    @Test func journalOfOtherBooksIsRefused() async throws {
+        let path = BankFixtures.temporaryPath("foreign.journal")
+        let processor = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        try await processor.close()
+        #expect {
+            try BankProcessor.open(bank: BankFixtures.seedB.bank, seed: BankFixtures.seedB, journalPath: path, logger: self.logs.logger())
+        } throws: { error in
+            (error as? BankJournalError)?.code == .foreign
+        }
+    }
+
+    @Test func concurrentAppendsShareSyncs() async throws {
+        let path = BankFixtures.temporaryPath("group.journal")
+        let group = MultiThreadedEventLoopGroup.singleton
+        let processor = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        let merchant = self.seed.merchants[0].wallet.address
+        // 200 debits in flight at once, from 10 wallets; each answer waits for its line to be synced.
+        var futures: [EventLoopFuture<ISO8583Message?>] = []
+        for i in 0..<200 {
+            let payer = self.seed.customers[i % 10].wallet.address
+            futures.append(processor.process(BankFixtures.walletDebit(txn: "G\(i)", amount: 10, payer: payer, payee: merchant, stan: i), on: group.any()))
+        }
+        var approved = 0
+        for future in futures where try await future.get()?.responseCode == "00" { approved += 1 }
+        #expect(approved == 200)
+        let statistics = try #require(processor.journal?.statistics)
+        #expect(statistics.entries == 200)
+        #expect(statistics.syncs >= 1 && statistics.syncs <= 200)
+        let books = processor.books
+        try await processor.close()
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(recovered.books == books)
+        #expect(recovered.books.valueSentOut == 2000)
+        try await recovered.close()
+    }
+}
+
+func readBytes(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw POSIXFailure(call: "open") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { break }
+        bytes += chunk[0..<n]
+    }
+    return bytes
+}
+
+func writeBytes(_ path: String, _ bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_TRUNC)
+    guard fd >= 0 else { throw POSIXFailure(call: "open") }
+    defer { close(fd) }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+func appendBytes(_ path: String, _ bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_APPEND)
+    guard fd >= 0 else { throw POSIXFailure(call: "open") }
+    defer { close(fd) }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+struct POSIXFailure: Error {
+    var call: String
+}
