@@ -82,6 +82,7 @@ final class NetworkRuntime: Sendable {
 
         var banks: [SimulatedBank] = []
         if options.startBanks {
+            try FileManager.default.createDirectory(atPath: options.dataDirectory + "/banks", withIntermediateDirectories: true)
             for seed in seeds {
                 let bank = try await SimulatedBank.start(
                     configuration: .init(bank: seed.bank, journalPath: .some(options.dataDirectory + "/banks/\(seed.bank.id).journal")),

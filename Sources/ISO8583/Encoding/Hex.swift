@@ -50,7 +50,11 @@ public enum Hex {
     /// The offset of the first character in `text` that is not hex, if any.
     @inlinable
     static func firstInvalid(_ text: UnsafeRawBufferPointer) -> Int? {
-        for i in 0..<text.count where nibble(text[i]) == nil { return i }
+        for i in 0..<text.count {
+            let c = text[i]
+            // 0-9, A-F, a-f without a table or a switch.
+            if !(c &- 48 < 10 || (c | 0x20) &- 97 < 6) { return i }
+        }
         return nil
     }
 }
