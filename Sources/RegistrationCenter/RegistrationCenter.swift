@@ -33,6 +33,17 @@ import Darwin
 /// let group = ServiceGroup(services: [center, theSwitch], logger: logger)  // the switch holds `center` as its sink
 /// ```
 public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
+    /// When owner-change records are applied to the `coins` table (owner, status) and checked for double spends.
+    public enum CoinStateMode: Sendable, Hashable {
+        /// In the batch's own transaction: coin state and alerts are current whenever a batch is committed. Costs
+        /// about twice the ingest work of the records alone (a keyed update or insert per record).
+        case inBatchTransaction
+        /// In a later transaction per batch, in batch order, when the batcher is idle or once `maxLagRecords`
+        /// committed records wait to be applied (then ingest pauses until the lag is back under the bound): the
+        /// records are durable and registered at COPY speed; coin state and alerts follow within the lag.
+        case deferred(maxLagRecords: Int)
+    }
+
     /// Batching, backlog and retry settings.
     public struct Configuration: Sendable {
         /// The journal (directory, segment size).
@@ -48,6 +59,11 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         public var initialRetryDelay: Duration
         /// Longest retry delay.
         public var maxRetryDelay: Duration
+        /// When records are applied to coin state (see ``CoinStateMode``).
+        public var coinState: CoinStateMode
+        /// In deferred mode, committed batches' records are kept in memory for their coin application up to this
+        /// many records; batches beyond are read back from `owner_changes` when their turn comes.
+        public var maxRetainedRecords: Int
         /// A flush attempt (one PostgreSQL transaction) that takes longer is cancelled and retried.
         public var flushTimeout: Duration
         /// On graceful shutdown, how long to keep trying to flush what is waiting (it stays in the journal
@@ -63,9 +79,13 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             maxBacklogRecords: Int = 500_000,
             initialRetryDelay: Duration = .milliseconds(100),
             maxRetryDelay: Duration = .seconds(5),
+            coinState: CoinStateMode = .inBatchTransaction,
+            maxRetainedRecords: Int = 200_000,
             flushTimeout: Duration = .seconds(60),
             shutdownDrainTimeout: Duration = .seconds(10)
         ) {
+            self.coinState = coinState
+            self.maxRetainedRecords = maxRetainedRecords
             self.flushTimeout = flushTimeout
             self.journal = RegistryJournal.Configuration(directory: journalDirectory)
             self.maxBatchRecords = maxBatchRecords
@@ -103,6 +123,12 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         public var backlogRefusals: UInt64
         /// Whether the last flush attempt succeeded.
         public var databaseAvailable: Bool
+        /// Committed records not yet applied to coin state (deferred mode).
+        public var unappliedRecords: Int
+        /// Committed batches not yet applied to coin state (deferred mode; includes batches found at start).
+        public var unappliedBatches: Int
+        /// Per deferred coin application: its transaction's duration.
+        public var coinApplyDuration: LatencyHistogram
         /// Per record: created (its `createdAtNanos`) → its batch committed.
         public var batchAge: LatencyHistogram
         /// Per batch: the PostgreSQL transaction's duration.
@@ -123,6 +149,15 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         public var createdAtNanos: [Int64]
         /// Wall-clock commit time, nanoseconds since the Unix epoch.
         public var committedAtNanos: Int64
+    }
+
+    private struct PendingApply {
+        var batchID: Int64
+        /// `nil`: read back from the database when applied.
+        var records: [OwnerChangeRecord]?
+        var count: Int
+        /// `committedRecords` right after this batch committed.
+        var committedMark: UInt64
     }
 
     private struct QueuedEntry {
@@ -152,8 +187,17 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var batchAge = LatencyHistogram()
         var flushDuration = LatencyHistogram()
         var batchSizes = LatencyHistogram()
-        /// Backlog waiters of `waitUntilCommitted`.
-        var drainWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Waiters of `waitUntilCommitted`: done once `target` records are committed (and applied, if asked).
+        var drainWaiters: [(target: UInt64, applied: Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Deferred mode: committed batches waiting for coin application, oldest first.
+        var pendingApply: [PendingApply] = []
+        var pendingApplyHead = 0
+        var pendingApplyRecords = 0
+        var retainedRecords = 0
+        /// `committedRecords` as of the last batch whose coin state is applied.
+        var appliedMark: UInt64 = 0
+        var unappliedLoaded = false
+        var coinApplyDuration = LatencyHistogram()
         var acceptedRecords: UInt64 = 0
         /// Migrations applied; waiters of `waitUntilReady`.
         var ready = false
@@ -317,17 +361,33 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         signal.signal()
     }
 
-    /// Waits until every record accepted before this call is committed in PostgreSQL (or the task is cancelled).
-    public func waitUntilCommitted() async {
+    /// Waits until every record accepted before this call is committed in PostgreSQL and, unless
+    /// `includingCoinState` is `false`, applied to coin state (which in deferred mode may come later).
+    public func waitUntilCommitted(includingCoinState: Bool = true) async {
         let target = state.withLockedValue { $0.acceptedRecords }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLockedValue { state -> Bool in
-                if state.committedRecords >= target { return true }
-                state.drainWaiters.append((target, continuation))
+                if Self.reached(target, applied: includingCoinState, state) { return true }
+                state.drainWaiters.append((target, includingCoinState, continuation))
                 return false
             }
             if done { continuation.resume() }
         }
+    }
+
+    private static func reached(_ target: UInt64, applied: Bool, _ state: State) -> Bool {
+        state.committedRecords >= target && (!applied || state.appliedMark >= target)
+    }
+
+    private static func readyWaiters(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        var ready: [CheckedContinuation<Void, Never>] = []
+        let snapshot = state
+        state.drainWaiters.removeAll { waiter in
+            guard reached(waiter.target, applied: waiter.applied, snapshot) else { return false }
+            ready.append(waiter.continuation)
+            return true
+        }
+        return ready
     }
 
     /// Waits until the database is reachable and migrated (so ``database`` can be used for issuance and queries).
@@ -360,6 +420,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                 flushFailures: state.flushFailures,
                 backlogRefusals: state.backlogRefusals,
                 databaseAvailable: state.databaseAvailable,
+                unappliedRecords: state.pendingApplyRecords,
+                unappliedBatches: state.pendingApply.count - state.pendingApplyHead,
+                coinApplyDuration: state.coinApplyDuration,
                 batchAge: state.batchAge,
                 flushDuration: state.flushDuration,
                 batchSizes: state.batchSizes,
@@ -369,10 +432,15 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
 
     // MARK: - Batcher
 
-    private enum Next {
-        case flush([QueuedEntry])
+    private enum Decision: Equatable {
+        case flush
         case wait(Duration?)
         case stop
+    }
+
+    private var deferredLag: Int? {
+        if case .deferred(let maxLag) = configuration.coinState { return maxLag }
+        return nil
     }
 
     private func flushLoop() async {
@@ -390,6 +458,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                     connection = fresh
                     if !migrated {
                         try await RegistrySchema.migrate(fresh, logger: logger)
+                        try await loadUnappliedBatches(on: fresh)
                         migrated = true
                         let waiters = state.withLockedValue { state in
                             state.ready = true
@@ -410,12 +479,38 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                     continue
                 }
             }
-            switch nextStep() {
+            let decision = flushDecision()
+            if let maxLag = deferredLag {
+                let lag = state.withLockedValue { $0.pendingApplyRecords }
+                // Apply when ingest is idle or the lag is at its bound; at shutdown, leave the rest for the next
+                // start (the batches are committed; `coins_applied_at` says what is pending).
+                if lag > 0 && decision != .stop && (lag >= maxLag || decision != .flush) {
+                    do {
+                        let open = try await connectIfNeeded(connection)
+                        connection = open
+                        try await applyNextBatch(on: open)
+                        retryDelay = configuration.initialRetryDelay
+                    } catch {
+                        await dropConnection(&connection)
+                        state.withLockedValue {
+                            $0.flushFailures += 1
+                            $0.databaseAvailable = false
+                        }
+                        logger.warning(
+                            "Registry coin-state application failed; retrying",
+                            metadata: ["error": "\(String(reflecting: error))"])
+                        if await backOff(&retryDelay, deadline: &drainDeadline) { return }
+                    }
+                    continue
+                }
+            }
+            switch decision {
             case .stop:
                 return
             case .wait(let timeout):
                 await signal.wait(timeout: timeout)
-            case .flush(let entries):
+            case .flush:
+                let entries = takeBatch()
                 var attemptReplay = entries.contains { $0.replayed }
                 while true {
                     do {
@@ -475,19 +570,25 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         return Task.isCancelled
     }
 
-    private func nextStep() -> Next {
+    private func flushDecision() -> Decision {
         let now = RegistryJournal.monotonicNanos()
         let maxAgeNanos = UInt64(configuration.maxBatchAge.components.seconds) * 1_000_000_000
             + UInt64(configuration.maxBatchAge.components.attoseconds / 1_000_000_000)
-        return state.withLockedValue { state -> Next in
+        return state.withLockedValue { state -> Decision in
             guard state.queueHead < state.queue.count else {
                 return state.draining ? .stop : .wait(nil)
             }
-            let oldest = state.queue[state.queueHead].durableAt
-            let age = now &- oldest
+            let age = now &- state.queue[state.queueHead].durableAt
             guard state.queuedRecords >= configuration.maxBatchRecords || age >= maxAgeNanos || state.draining else {
                 return .wait(.nanoseconds(Int64(maxAgeNanos - age)))
             }
+            return .flush
+        }
+    }
+
+    /// Takes whole entries, up to ``Configuration/maxBatchRecords`` records (at least one entry).
+    private func takeBatch() -> [QueuedEntry] {
+        state.withLockedValue { state in
             var taken: [QueuedEntry] = []
             var count = 0
             while state.queueHead < state.queue.count && (count == 0 || count < configuration.maxBatchRecords) {
@@ -498,7 +599,66 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                 state.queueHead += 1
             }
             // Entries stay queued (they count as waiting) until committed; only the head index moves.
-            return .flush(taken)
+            return taken
+        }
+    }
+
+    /// Deferred mode: batches committed by an earlier process but not applied to coin state go first.
+    private func loadUnappliedBatches(on connection: PostgresConnection) async throws {
+        guard deferredLag != nil, !state.withLockedValue({ $0.unappliedLoaded }) else { return }
+        var pending: [PendingApply] = []
+        let rows = try await connection.query(
+            "SELECT id, inserted_count FROM batches WHERE coins_applied_at IS NULL ORDER BY id", logger: logger)
+        for try await (id, count) in rows.decode((Int64, Int32).self) {
+            pending.append(PendingApply(batchID: id, records: nil, count: Int(count), committedMark: 0))
+        }
+        state.withLockedValue { state in
+            state.pendingApply.insert(contentsOf: pending, at: state.pendingApplyHead)
+            state.pendingApplyRecords += pending.reduce(0) { $0 + $1.count }
+            state.unappliedLoaded = true
+        }
+        if !pending.isEmpty {
+            logger.info("Applying coin state of batches committed earlier", metadata: ["registry.batches": "\(pending.count)"])
+        }
+    }
+
+    private func applyNextBatch(on connection: PostgresConnection) async throws {
+        guard let next = state.withLockedValue({ $0.pendingApplyHead < $0.pendingApply.count ? $0.pendingApply[$0.pendingApplyHead] : nil })
+        else { return }
+        let writer = RegistryWriter(logger: logger)
+        let started = RegistryJournal.monotonicNanos()
+        let alerts = try await writer.applyDeferred(batchID: next.batchID, records: next.records, on: connection)
+        let duration = RegistryJournal.monotonicNanos() &- started
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.pendingApplyHead += 1
+            state.pendingApplyRecords -= next.count
+            if next.records != nil { state.retainedRecords -= next.count }
+            if state.pendingApplyHead > 1024 && state.pendingApplyHead * 2 > state.pendingApply.count {
+                state.pendingApply.removeFirst(state.pendingApplyHead)
+                state.pendingApplyHead = 0
+            }
+            state.appliedMark = max(state.appliedMark, next.committedMark)
+            if state.pendingApplyHead == state.pendingApply.count {
+                state.appliedMark = max(state.appliedMark, state.committedRecords)
+            }
+            state.alerts += UInt64(alerts?.count ?? 0)
+            state.databaseAvailable = true
+            state.coinApplyDuration.record(nanoseconds: duration)
+            return Self.readyWaiters(&state)
+        }
+        for waiter in waiters { waiter.resume() }
+        report(alerts ?? [])
+    }
+
+    private func report(_ alerts: [RegistryAlert]) {
+        for alert in alerts {
+            metrics.alerts[alert.kind]?.increment()
+            logger.warning(
+                "Registry alert",
+                metadata: [
+                    "registry.alert": "\(alert.kind.rawValue)", "registry.txn": "\(alert.transactionID)",
+                    "registry.coin": "\(alert.coinID)",
+                ])
         }
     }
 
@@ -513,9 +673,12 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         let source: RegistryWriter.Source = entries.contains { $0.replayed } ? .replay : .journal
         let timeout = configuration.flushTimeout
         let batch = records
+        let applyCoins = deferredLag == nil
         let outcome = try await withThrowingTaskGroup(of: RegistryWriter.Outcome?.self) { group in
             group.addTask {
-                try await writer.write(batch, source: source, mayContainDuplicates: mayContainDuplicates, on: connection)
+                try await writer.write(
+                    batch, source: source, mayContainDuplicates: mayContainDuplicates, applyCoins: applyCoins,
+                    on: connection)
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
@@ -550,13 +713,20 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             state.flushDuration.record(nanoseconds: flushNanos)
             state.batchSizes.record(nanoseconds: UInt64(records.count))
             for record in records { state.batchAge.record(nanoseconds: committedAt - record.createdAtNanos) }
-            var ready: [CheckedContinuation<Void, Never>] = []
-            state.drainWaiters.removeAll { waiter in
-                guard waiter.target <= state.committedRecords else { return false }
-                ready.append(waiter.continuation)
-                return true
+            if applyCoins || outcome.inserted == 0 {
+                if state.pendingApplyHead == state.pendingApply.count {
+                    state.appliedMark = state.committedRecords
+                }
+            } else {
+                let retain = state.retainedRecords + outcome.inserted <= configuration.maxRetainedRecords
+                if retain { state.retainedRecords += outcome.inserted }
+                state.pendingApply.append(
+                    PendingApply(
+                        batchID: outcome.batchID, records: retain ? outcome.insertedRecords : nil,
+                        count: outcome.inserted, committedMark: state.committedRecords))
+                state.pendingApplyRecords += outcome.inserted
             }
-            return ready
+            return Self.readyWaiters(&state)
         }
         for waiter in waiters { waiter.resume() }
 
@@ -564,15 +734,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         metrics.batches.increment()
         metrics.flushTimer.recordNanoseconds(Int64(flushNanos))
         metrics.backlog.record(state.withLockedValue { $0.backlog })
-        for alert in outcome.alerts {
-            metrics.alerts[alert.kind]?.increment()
-            logger.warning(
-                "Registry alert",
-                metadata: [
-                    "registry.alert": "\(alert.kind.rawValue)", "registry.txn": "\(alert.transactionID)",
-                    "registry.coin": "\(alert.coinID)",
-                ])
-        }
+        report(outcome.alerts)
         if let onBatchCommitted {
             onBatchCommitted(
                 BatchCommit(

@@ -115,6 +115,15 @@ public enum RegistrySchema {
                 )
                 """,
             ]),
+        RegistryMigration(
+            version: 2, name: "deferred coin state",
+            statements: [
+                // When the batch's records were applied to `coins` (in the batch's own transaction, or later by the
+                // deferred applier); NULL while pending.
+                "ALTER TABLE batches ADD COLUMN coins_applied_at timestamptz",
+                "UPDATE batches SET coins_applied_at = committed_at",
+                "CREATE INDEX batches_coins_pending ON batches (id) WHERE coins_applied_at IS NULL",
+            ]),
     ]
 
     /// The newest version this build knows.

@@ -15,6 +15,9 @@ import PostgresNIO
 ///    to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply exactly. Refused records
 ///    go to `alerts`.
 /// 3. Insert the `batches` row (count, time range, SHA-256 digest of the inserted rows) and commit.
+///
+/// With `applyCoins: false` step 2 is left to ``applyDeferred(batchID:records:on:)``, run later in its own
+/// transaction (``CoinStateMode/deferred(maxLagRecords:)``); the batch row says so (`coins_applied_at` NULL).
 struct RegistryWriter: Sendable {
     /// Where a batch came from, stored in `batches.source`.
     enum Source: String, Sendable {
@@ -32,6 +35,8 @@ struct RegistryWriter: Sendable {
         var alerts: [RegistryAlert]
         /// Whether the fast path (direct COPY, optimistic coin update) held all the way.
         var fastPath: Bool
+        /// The records inserted, in batch order (for deferred coin application).
+        var insertedRecords: [OwnerChangeRecord]
     }
 
     /// Copy data is sent in chunks of about this size.
@@ -40,16 +45,74 @@ struct RegistryWriter: Sendable {
     var logger: Logger
 
     func write(
-        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, on connection: PostgresConnection
+        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, applyCoins: Bool = true,
+        on connection: PostgresConnection
     ) async throws -> Outcome {
         try await connection.withTransaction(logger: logger) { connection in
             try await writeInTransaction(
-                records, source: source, mayContainDuplicates: mayContainDuplicates, on: connection)
+                records, source: source, mayContainDuplicates: mayContainDuplicates, applyCoins: applyCoins,
+                on: connection)
         }
     }
 
+    /// Applies a committed batch's records to `coins` (deferred mode), once: a batch already applied is skipped.
+    ///
+    /// - Returns: The alerts raised, or `nil` when the batch had been applied already.
+    func applyDeferred(batchID: Int64, records: [OwnerChangeRecord]?, on connection: PostgresConnection)
+        async throws -> [RegistryAlert]?
+    {
+        try await connection.withTransaction(logger: logger) { connection -> [RegistryAlert]? in
+            var claimed = false
+            for try await _ in try await connection.query(
+                """
+                UPDATE batches SET coins_applied_at = now() WHERE id = \(batchID) AND coins_applied_at IS NULL
+                RETURNING id
+                """, logger: logger)
+            {
+                claimed = true
+            }
+            guard claimed else { return nil }
+            let batchRecords: [OwnerChangeRecord]
+            if let records {
+                batchRecords = records
+            } else {
+                batchRecords = try await Self.readBatch(batchID, on: connection, logger: logger)
+            }
+            let coins = try await applyToCoins(batchRecords, on: connection)
+            if !coins.alerts.isEmpty {
+                try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
+            }
+            return coins.alerts
+        }
+    }
+
+    /// A batch's records in the order they were written (owner_changes is insert-only, so physical order is
+    /// insertion order).
+    static func readBatch(_ batchID: Int64, on connection: PostgresConnection, logger: Logger) async throws
+        -> [OwnerChangeRecord]
+    {
+        var records: [OwnerChangeRecord] = []
+        let rows = try await connection.query(
+            """
+            SELECT transaction_id, coin_id, kind, from_wallet, to_wallet, value, flow, payer_bank, payee_bank,
+                   (extract(epoch FROM created_at) * 1000000)::int8
+            FROM owner_changes WHERE batch_id = \(batchID) ORDER BY ctid
+            """, logger: logger)
+        for try await row in rows.decode(
+            (String, String, String, String?, String?, Int64, String, String, String, Int64).self)
+        {
+            records.append(
+                OwnerChangeRecord(
+                    transactionID: row.0, coinID: row.1, kind: OwnerChangeRecord.Kind(rawValue: row.2) ?? .transfer,
+                    fromWallet: row.3, toWallet: row.4, value: row.5, flow: row.6, payerBank: row.7,
+                    payeeBank: row.8, createdAtNanos: row.9 * 1000))
+        }
+        return records
+    }
+
     private func writeInTransaction(
-        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, on connection: PostgresConnection
+        _ records: [OwnerChangeRecord], source: Source, mayContainDuplicates: Bool, applyCoins: Bool,
+        on connection: PostgresConnection
     ) async throws -> Outcome {
         var batchID: Int64 = 0
         for try await id in try await connection.query("SELECT nextval('batch_ids')", logger: logger).decode(
@@ -58,6 +121,7 @@ struct RegistryWriter: Sendable {
             batchID = id
         }
 
+        let started = ContinuousClock.now
         var fastPath = !mayContainDuplicates
         var inserted: [OwnerChangeRecord] = records
         var copyText = CopyTextEncoder(capacity: records.count * 200)
@@ -81,11 +145,15 @@ struct RegistryWriter: Sendable {
             for record in inserted { copyText.ownerChange(record, batchID: batchID) }
         }
 
+        let copied = ContinuousClock.now
         var digest = SHA256()
         copyText.buffer.withUnsafeReadableBytes { digest.update($0) }
         let digestHex = SHA256.hex(digest.finalize())
 
-        let coins = try await applyToCoins(inserted, on: connection)
+        let digested = ContinuousClock.now
+        let coins = applyCoins
+            ? try await applyToCoins(inserted, on: connection) : CoinsOutcome(alerts: [], optimisticHeld: true)
+        let applied = ContinuousClock.now
         if !coins.alerts.isEmpty {
             try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
         }
@@ -94,15 +162,23 @@ struct RegistryWriter: Sendable {
         let last = inserted.map(\.createdAtNanos).max()
         try await connection.query(
             """
-            INSERT INTO batches (id, record_count, inserted_count, first_created_at, last_created_at, digest, source)
+            INSERT INTO batches (id, record_count, inserted_count, first_created_at, last_created_at, digest, source,
+                                 coins_applied_at)
             VALUES (\(batchID), \(records.count), \(inserted.count),
                     'epoch'::timestamptz + \(first.map { $0 / 1000 }) * interval '1 microsecond',
                     'epoch'::timestamptz + \(last.map { $0 / 1000 }) * interval '1 microsecond',
-                    \(digestHex), \(source.rawValue))
+                    \(digestHex), \(source.rawValue), CASE WHEN \(applyCoins) THEN now() END)
             """, logger: logger)
+        logger.debug(
+            "Registry batch written",
+            metadata: [
+                "registry.batch": "\(batchID)", "registry.records": "\(records.count)",
+                "registry.copy": "\(copied - started)", "registry.digest": "\(digested - copied)",
+                "registry.coins": "\(applied - digested)", "registry.fast_path": "\(fastPath && coins.optimisticHeld)",
+            ])
         return Outcome(
             batchID: batchID, records: records.count, inserted: inserted.count, alerts: coins.alerts,
-            fastPath: fastPath && coins.optimisticHeld)
+            fastPath: fastPath && coins.optimisticHeld, insertedRecords: applyCoins ? [] : inserted)
     }
 
     // MARK: - owner_changes

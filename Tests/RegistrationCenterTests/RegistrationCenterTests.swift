@@ -11,15 +11,19 @@ import Testing
 struct RegistrationCenterTests {
     typealias F = RegistryFixtures
 
+    /// Both ways of applying coin state; `deferred` with a tiny lag bound so that both of its triggers (idle and
+    /// lag) are exercised.
+    static let coinStateModes: [RegistrationCenter.CoinStateMode] = [.inBatchTransaction, .deferred(maxLagRecords: 3)]
+
     static func makeCenter(
         _ database: TestDatabase, journal: String, maxBatch: Int = 1000, maxAge: Duration = .milliseconds(20),
-        backlog: Int = 100_000
+        backlog: Int = 100_000, coinState: RegistrationCenter.CoinStateMode = .inBatchTransaction
     ) throws -> RegistrationCenter {
         try RegistrationCenter(
             configuration: .init(
                 journalDirectory: journal, maxBatchRecords: maxBatch, maxBatchAge: maxAge, maxBacklogRecords: backlog,
-                initialRetryDelay: .milliseconds(50), maxRetryDelay: .milliseconds(250),
-                shutdownDrainTimeout: .seconds(30)),
+                initialRetryDelay: .milliseconds(50), maxRetryDelay: .milliseconds(250), coinState: coinState,
+                maxRetainedRecords: 50, shutdownDrainTimeout: .seconds(30)),
             database: database.databaseURL, logger: .noop)
     }
 
@@ -59,11 +63,12 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'age'", in: database) == 2)
     }
 
-    @Test func replayAfterCrashWithTornTailIsIdempotent() async throws {
+    @Test(arguments: coinStateModes)
+    func replayAfterCrashWithTornTailIsIdempotent(coinState: RegistrationCenter.CoinStateMode) async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let journal = try F.temporaryDirectory("j-crash")
         // A process that journals 20 approvals and dies before its batcher ever flushes.
-        let crashed = try Self.makeCenter(database, journal: journal)
+        let crashed = try Self.makeCenter(database, journal: journal, coinState: coinState)
         for index in 0..<20 {
             try await crashed.append([
                 F.issue("crash-\(index)", coin: "k\(index)", to: "A"),
@@ -82,7 +87,7 @@ struct RegistrationCenterTests {
             try FileManager.default.copyItem(atPath: journal + "/" + name, toPath: copy + "/" + name)
         }
 
-        let restarted = try Self.makeCenter(database, journal: journal)
+        let restarted = try Self.makeCenter(database, journal: journal, coinState: coinState)
         #expect(restarted.statistics().backlogRecords == 40)
         let first = try await F.withCenter(restarted) { center in
             await center.waitUntilCommitted()
@@ -93,7 +98,7 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'lost'", in: database) == 0)
 
         // The same journal replayed a second time (as if the checkpoint had been lost): nothing doubles.
-        let replayedAgain = try Self.makeCenter(database, journal: copy)
+        let replayedAgain = try Self.makeCenter(database, journal: copy, coinState: coinState)
         let second = try await F.withCenter(replayedAgain) { center in
             await center.waitUntilCommitted()
             return center.statistics()
@@ -110,9 +115,10 @@ struct RegistrationCenterTests {
         await clean.journal.close()
     }
 
-    @Test func doubleSpendsAndWrongOwnersAreFlaggedNeverApplied() async throws {
+    @Test(arguments: coinStateModes)
+    func doubleSpendsAndWrongOwnersAreFlaggedNeverApplied(coinState: RegistrationCenter.CoinStateMode) async throws {
         let database = try await TestPostgres.shared.makeDatabase()
-        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j"))
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j"), coinState: coinState)
         try await F.withCenter(center) { center in
             await center.waitUntilReady()
             let issued = try await center.database.issue(
@@ -141,10 +147,12 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM owner_changes WHERE kind = 'transfer'", in: database) == 5)
     }
 
-    @Test func postgresOutageLosesNothing() async throws {
+    @Test(arguments: coinStateModes)
+    func postgresOutageLosesNothing(coinState: RegistrationCenter.CoinStateMode) async throws {
         let cluster = try await TestPostgres.makePrivateCluster()
         let database = TestDatabase(cluster: cluster, name: cluster.database)
-        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-outage"), maxAge: .milliseconds(10))
+        let center = try Self.makeCenter(
+            database, journal: try F.temporaryDirectory("j-outage"), maxAge: .milliseconds(10), coinState: coinState)
         let statistics = try await F.withCenter(center) { center in
             for index in 0..<100 { try await center.append([F.issue("before-\(index)", coin: "o\(index)", to: "A")]) }
             await center.waitUntilCommitted()
@@ -164,6 +172,35 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM coins", in: database) == 300)
         #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
         try cluster.stop()
+    }
+
+    @Test func deferredCoinStateIsAppliedAfterARestart() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let journal = try F.temporaryDirectory("j-deferred")
+        // A lag bound far above the load: nothing is applied while records keep arriving… and the first process stops
+        // before it is idle, leaving committed batches unapplied.
+        let first = try Self.makeCenter(
+            database, journal: journal, maxBatch: 5, maxAge: .seconds(3600), coinState: .deferred(maxLagRecords: 1_000))
+        try await F.withCenter(first) { center in
+            for index in 0..<10 { try await center.append([F.issue("m\(index)", coin: "m\(index)", to: "A")]) }
+            await center.waitUntilCommitted(includingCoinState: false)
+        }
+        let pendingAfterFirst = try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database)
+        let coinsAfterFirst = try F.count("SELECT count(*) FROM coins", in: database)
+        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 10)
+        #expect(pendingAfterFirst + coinsAfterFirst / 5 == 2)
+
+        let second = try Self.makeCenter(database, journal: journal, coinState: .deferred(maxLagRecords: 1_000))
+        try await F.withCenter(second) { center in
+            await center.waitUntilReady()
+            try await center.append([F.transfer("m-pay", coin: "m0", from: "A", to: "B")])
+            await center.waitUntilCommitted()
+            #expect(center.statistics().unappliedBatches == 0)
+        }
+        #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 10)
+        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'm0' AND owner = 'B'", in: database) == 1)
+        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
     }
 
     @Test func backlogBoundRefusesInsteadOfLosing() async throws {

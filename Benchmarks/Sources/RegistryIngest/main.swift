@@ -8,9 +8,8 @@ import ArgumentParser
 import Foundation
 import RegistrationCenter
 
-struct RegistryIngest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Registration center ingest: records/s through the batcher vs raw COPY.")
+/// Options of the benchmark (`--help` lists them).
+struct RegistryIngest: ParsableArguments {
 
     @Option(help: "Owner-change records to push.")
     var records = 1_000_000
@@ -27,23 +26,27 @@ struct RegistryIngest: AsyncParsableCommand {
     @Option(help: "Cluster and journal directory (default: a fresh temporary directory, deleted at exit).")
     var directory: String?
 
+    @Option(help: "Log level for the registration center (to stdout): debug shows per-batch phase timings.")
+    var logLevel: String = "error"
+
     @Flag(help: "Also compare client-side COPY with multi-row INSERT (unnest arrays) into fresh tables.")
     var compareInsert = false
 
     @Option(help: "Rows for the COPY vs INSERT comparison.")
     var compareRows = 200_000
 
-    func run() async throws {
+    func runBenchmark() async throws {
         var logger = Logger(label: "registry-ingest")
-        logger.logLevel = .error
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .error
 
         let root = directory ?? Self.temporaryDirectory()
         let cluster = try await EmbeddedPostgres.start(
             .init(directory: root + "/postgres", database: "registry", removeOnExit: directory == nil),
             logger: logger)
-        let approvals = Workload.approvals(records: records)
+        let streams = Workload.approvals(records: records, streams: appenders)
+        let approvals = Array(streams.joined())
         let total = approvals.reduce(0) { $0 + $1.count }
-        log("workload: \(approvals.count) approvals, \(total) records")
+        log("workload: \(approvals.count) approvals, \(total) records, \(streams.count) streams")
 
         // Raw COPY of the same rows, into an identical fresh table (same columns, keys, indexes, defaults).
         let csv = root + "/owner_changes.csv"
@@ -80,12 +83,11 @@ struct RegistryIngest: AsyncParsableCommand {
             group.addTask { try await center.run() }
             await center.waitUntilReady()
             let start = ContinuousClock.now
-            let stride = self.appenders
             try await withThrowingTaskGroup(of: Void.self) { appenders in
-                for first in 0..<stride {
+                for stream in streams {
                     appenders.addTask {
-                        for index in Swift.stride(from: first, to: approvals.count, by: stride) {
-                            var approval = approvals[index]
+                        for approval in stream {
+                            var approval = approval
                             let now = RegistrationCenter.wallClockNanos()
                             for position in approval.indices { approval[position].createdAtNanos = now }
                             try await center.append(approval)
@@ -212,15 +214,17 @@ enum Workload {
     ]
     static var csvColumns: String { columns.joined(separator: ", ") }
 
-    static func approvals(records target: Int) -> [[OwnerChangeRecord]] {
+    /// `streams` independent sequences of approvals (one per appender): a coin is only ever touched by one stream,
+    /// so each stream appending in order keeps every spend after the approval that gave the payer the coin, as the
+    /// switch does (a bank only spends a coin it received).
+    static func approvals(records target: Int, streams: Int) -> [[[OwnerChangeRecord]]] {
         var generator = SystemRandomNumberGenerator()
         let wallets = (0..<10_000).map { index in
             "W" + hex(UInt64(index) &* 0x9E37_79B9_7F4A_7C15, digits: 16) + hex(UInt64(index), digits: 24)
         }
-        var live: [(id: String, owner: Int, value: Int64)] = []
-        live.reserveCapacity(target)
-        var approvals: [[OwnerChangeRecord]] = []
-        approvals.reserveCapacity(target / 2)
+        let streams = max(streams, 1)
+        var live = [[(id: String, owner: Int, value: Int64)]](repeating: [], count: streams)
+        var result = [[[OwnerChangeRecord]]](repeating: [], count: streams)
         var produced = 0
         var coinCounter: UInt64 = 0
         var txnCounter: UInt64 = 0
@@ -235,12 +239,14 @@ enum Workload {
         }
         func bank(_ wallet: Int) -> String { "B00\(wallet % 4 + 1)" }
 
+        var stream = 0
         while produced < target {
+            stream = (stream + 1) % streams
             let roll = Int.random(in: 0..<100, using: &generator)
             let txn = newTxnID()
             let flow = flows[Int(txnCounter) % flows.count]
             var approval: [OwnerChangeRecord] = []
-            if live.count < 1000 || roll < 20 {
+            if live[stream].count < 8 || roll < 20 {
                 let owner = Int.random(in: 0..<wallets.count, using: &generator)
                 let value = Int64.random(in: 1_000...100_000, using: &generator)
                 let id = newCoinID()
@@ -248,10 +254,10 @@ enum Workload {
                     OwnerChangeRecord(
                         transactionID: txn, coinID: id, kind: .issue, fromWallet: nil, toWallet: wallets[owner],
                         value: value, flow: "issue", payerBank: "", payeeBank: bank(owner), createdAtNanos: 0))
-                live.append((id, owner, value))
+                live[stream].append((id, owner, value))
             } else {
-                let pick = Int.random(in: 0..<live.count, using: &generator)
-                let coin = live[pick]
+                let pick = Int.random(in: 0..<live[stream].count, using: &generator)
+                let coin = live[stream][pick]
                 var payee = Int.random(in: 0..<wallets.count, using: &generator)
                 if payee == coin.owner { payee = (payee + 1) % wallets.count }
                 if roll < 60 || coin.value < 2 {
@@ -260,7 +266,7 @@ enum Workload {
                             transactionID: txn, coinID: coin.id, kind: .transfer, fromWallet: wallets[coin.owner],
                             toWallet: wallets[payee], value: coin.value, flow: flow, payerBank: bank(coin.owner),
                             payeeBank: bank(payee), createdAtNanos: 0))
-                    live[pick].owner = payee
+                    live[stream][pick].owner = payee
                 } else {
                     let paid = Int64.random(in: 1..<coin.value, using: &generator)
                     let paidID = newCoinID()
@@ -280,14 +286,14 @@ enum Workload {
                             transactionID: txn, coinID: changeID, kind: .create, fromWallet: nil,
                             toWallet: wallets[coin.owner], value: coin.value - paid, flow: flow,
                             payerBank: bank(coin.owner), payeeBank: bank(payee), createdAtNanos: 0))
-                    live[pick] = (paidID, payee, paid)
-                    live.append((changeID, coin.owner, coin.value - paid))
+                    live[stream][pick] = (paidID, payee, paid)
+                    live[stream].append((changeID, coin.owner, coin.value - paid))
                 }
             }
             produced += approval.count
-            approvals.append(approval)
+            result[stream].append(approval)
         }
-        return approvals
+        return result
     }
 
     /// The same rows as the batcher writes, as CSV for `psql \copy`.
@@ -311,7 +317,9 @@ enum Workload {
     }
 
     static func csvRow(_ record: OwnerChangeRecord, createdAt: String, batchID: Int) -> String {
-        "\(record.transactionID),\(record.coinID),\(record.kind.rawValue),\(record.fromWallet ?? ""),\(record.toWallet ?? ""),\(record.value),\(record.flow),\(record.payerBank),\(record.payeeBank),\(createdAt),\(batchID)\n"
+        // Unquoted empty is NULL in CSV: the wallets of issue/retire are NULL, an empty bank code is "".
+        func text(_ value: String) -> String { value.isEmpty ? "\"\"" : value }
+        return "\(record.transactionID),\(record.coinID),\(record.kind.rawValue),\(record.fromWallet ?? ""),\(record.toWallet ?? ""),\(record.value),\(record.flow),\(text(record.payerBank)),\(text(record.payeeBank)),\(createdAt),\(batchID)\n"
     }
 
     static func timestamp(_ nanos: Int64) -> String {
@@ -334,4 +342,9 @@ enum Workload {
     }
 }
 
-await RegistryIngest.main()
+let options = RegistryIngest.parseOrExit()
+do {
+    try await options.runBenchmark()
+} catch {
+    RegistryIngest.exit(withError: error)
+}
