@@ -170,6 +170,9 @@ struct FieldLayout: Sendable {
     @usableFromInline var padCharacter: UInt8
     @usableFromInline var length: Int32
     @usableFromInline var prefixBytes: Int32
+    /// For private TLV subfields in ASCII: the tag and length sizes (0 otherwise).
+    @usableFromInline var tlvTagLength: UInt8 = 0
+    @usableFromInline var tlvLengthLength: UInt8 = 0
 
     static let undefined = FieldLayout(
         defined: false, contentClass: .ans, prefix: .fixed, prefixEncoding: .ascii, encoding: .ascii, unit: .characters,
@@ -210,5 +213,9 @@ struct FieldLayout: Sendable {
             sensitivity: spec.sensitivity, subfieldKind: subfieldKind, padCharacter: spec.padCharacter,
             length: Int32(spec.length), prefixBytes: Int32(spec.prefixEncoding.byteCount(for: spec.prefix))
         )
+        if case .tlv(let format, _) = spec.subfields, format.tagEncoding == .ascii, format.lengthEncoding == .ascii {
+            self.tlvTagLength = UInt8(format.tagLength)
+            self.tlvLengthLength = UInt8(format.lengthLength)
+        }
     }
 }

@@ -305,7 +305,8 @@ struct MessageDecoder {
         case .hex:
             if content.count % 2 == 1 {
                 violation = (content.count, .invalidLength, "an even number of hex characters")
-            } else if let i = Hex.firstInvalid(content) {
+            } else if layout.subfieldKind != 1, let i = Hex.firstInvalid(content) {
+                // (BER-TLV data is checked for hex digits by the TLV walk below.)
                 violation = (i, .invalidCharacter, "hexadecimal digits")
             }
         case .ebcdic037, .ebcdic1047:
@@ -336,7 +337,7 @@ struct MessageDecoder {
             break
         }
         if violation == nil, layout.subfieldKind == 1 || layout.subfieldKind == 2 {
-            if let problem = Subfields.validate(content, layoutKind: layout.subfieldKind, spec: self.spec.field(number)?.subfields, encoding: layout.encoding) {
+            if let problem = Subfields.validate(content, layout: layout) {
                 violation = (problem.offset, .invalidTLV, problem.expected)
             }
         }

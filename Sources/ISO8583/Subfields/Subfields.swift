@@ -102,18 +102,18 @@ public enum Subfields {
 
     /// Checks a composite field's structure on decode without building anything. Returns the offset of the
     /// first problem and what was expected there.
-    static func validate(_ content: UnsafeRawBufferPointer, layoutKind: UInt8, spec: SubfieldSpec?, encoding: FieldEncoding) -> (offset: Int, expected: String)? {
-        switch spec {
-        case .berTLV:
-            if encoding == .hex {
+    static func validate(_ content: UnsafeRawBufferPointer, layout: FieldLayout) -> (offset: Int, expected: String)? {
+        switch layout.subfieldKind {
+        case 1:
+            if layout.encoding == .hex {
                 return BERTLV.validate(HexPairs(content))
-            } else if encoding == .binary {
+            } else if layout.encoding == .binary {
                 return BERTLV.validate(RawBytes(content))
             }
             return nil
-        case .tlv(let format, _):
-            guard encoding == .ascii else { return nil }
-            return PrivateTLV.validate(content, format: format)
+        case 2:
+            guard layout.encoding == .ascii, layout.tlvTagLength > 0 else { return nil }
+            return PrivateTLV.validate(content, format: TLVFormat(tagLength: Int(layout.tlvTagLength), lengthLength: Int(layout.tlvLengthLength)))
         default:
             return nil
         }
