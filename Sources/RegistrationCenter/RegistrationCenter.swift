@@ -511,7 +511,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                 await signal.wait(timeout: timeout)
             case .flush:
                 let entries = takeBatch()
-                var attemptReplay = entries.contains { $0.replayed }
+                // Replayed entries try the direct COPY too (most were never committed; the writer falls back to the
+                // idempotent path on the first duplicate). A retry after a failure goes idempotent at once.
+                var attemptReplay = false
                 while true {
                     do {
                         let open = try await connectIfNeeded(connection)

@@ -41,6 +41,8 @@ struct RegistryWriter: Sendable {
 
     /// Copy data is sent in chunks of about this size.
     static let copyChunkBytes = 1 << 20
+    /// Rows encoded and sent per COPY chunk.
+    static let copyChunkRows = 2_000
 
     var logger: Logger
 
@@ -124,14 +126,11 @@ struct RegistryWriter: Sendable {
         let started = ContinuousClock.now
         var fastPath = !mayContainDuplicates
         var inserted: [OwnerChangeRecord] = records
-        var copyText = CopyTextEncoder(capacity: records.count * 200)
-        for record in records { copyText.ownerChange(record, batchID: batchID) }
-
+        var digestHex = ""
         if fastPath {
             try await connection.query("SAVEPOINT direct_copy", logger: logger)
             do {
-                try await copy(copyText.buffer, into: "owner_changes", columns: CopyTextEncoder.ownerChangeColumns,
-                               on: connection)
+                digestHex = try await streamCopy(records, batchID: batchID, into: "owner_changes", on: connection)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 logger.debug("Batch holds records already registered; inserting idempotently",
                              metadata: ["registry.batch": "\(batchID)"])
@@ -140,17 +139,13 @@ struct RegistryWriter: Sendable {
             }
         }
         if !fastPath {
-            inserted = try await insertIdempotently(records, copyText: copyText.buffer, on: connection)
-            copyText = CopyTextEncoder(capacity: inserted.count * 200)
+            inserted = try await insertIdempotently(records, batchID: batchID, on: connection)
+            var copyText = CopyTextEncoder(capacity: inserted.count * 200)
             for record in inserted { copyText.ownerChange(record, batchID: batchID) }
+            digestHex = Self.digest(copyText.buffer)
         }
-
         let copied = ContinuousClock.now
-        var digest = SHA256()
-        copyText.buffer.withUnsafeReadableBytes { digest.update($0) }
-        let digestHex = SHA256.hex(digest.finalize())
 
-        let digested = ContinuousClock.now
         let coins = applyCoins
             ? try await applyToCoins(inserted, on: connection) : CoinsOutcome(alerts: [], optimisticHeld: true)
         let applied = ContinuousClock.now
@@ -173,18 +168,25 @@ struct RegistryWriter: Sendable {
             "Registry batch written",
             metadata: [
                 "registry.batch": "\(batchID)", "registry.records": "\(records.count)",
-                "registry.copy": "\(copied - started)", "registry.digest": "\(digested - copied)",
-                "registry.coins": "\(applied - digested)", "registry.fast_path": "\(fastPath && coins.optimisticHeld)",
+                "registry.copy": "\(copied - started)",
+                "registry.coins": "\(applied - copied)", "registry.fast_path": "\(fastPath && coins.optimisticHeld)",
             ])
         return Outcome(
             batchID: batchID, records: records.count, inserted: inserted.count, alerts: coins.alerts,
             fastPath: fastPath && coins.optimisticHeld, insertedRecords: applyCoins ? [] : inserted)
     }
 
+    /// SHA-256 of a batch's rows as sent (hex).
+    static func digest(_ rows: ByteBuffer) -> String {
+        var digest = SHA256()
+        rows.withUnsafeReadableBytes { digest.update($0) }
+        return SHA256.hex(digest.finalize())
+    }
+
     // MARK: - owner_changes
 
     private func insertIdempotently(
-        _ records: [OwnerChangeRecord], copyText: ByteBuffer, on connection: PostgresConnection
+        _ records: [OwnerChangeRecord], batchID: Int64, on connection: PostgresConnection
     ) async throws -> [OwnerChangeRecord] {
         try await connection.query(
             """
@@ -192,8 +194,7 @@ struct RegistryWriter: Sendable {
                 (LIKE owner_changes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
             """, logger: logger)
         try await connection.query("TRUNCATE staging_owner_changes", logger: logger)
-        try await copy(copyText, into: "staging_owner_changes", columns: CopyTextEncoder.ownerChangeColumns,
-                       on: connection)
+        _ = try await streamCopy(records, batchID: batchID, into: "staging_owner_changes", on: connection)
         var insertedKeys = Set<RecordKey>()
         let rows = try await connection.query(
             """
@@ -213,6 +214,27 @@ struct RegistryWriter: Sendable {
             }
         }
         return result
+    }
+
+    /// COPYs rows, encoding them chunk by chunk so that encoding overlaps PostgreSQL's parsing of the previous
+    /// chunk. Returns the SHA-256 (hex) of the bytes sent.
+    private func streamCopy(
+        _ records: [OwnerChangeRecord], batchID: Int64, into table: String, on connection: PostgresConnection
+    ) async throws -> String {
+        var digest = SHA256()
+        try await connection.copyFrom(table: table, columns: CopyTextEncoder.ownerChangeColumns, logger: logger) {
+            writer in
+            var start = 0
+            while start < records.count {
+                let end = min(start + Self.copyChunkRows, records.count)
+                var text = CopyTextEncoder(capacity: (end - start) * 200)
+                for index in start..<end { text.ownerChange(records[index], batchID: batchID) }
+                text.buffer.withUnsafeReadableBytes { digest.update($0) }
+                try await writer.write(text.buffer)
+                start = end
+            }
+        }
+        return SHA256.hex(digest.finalize())
     }
 
     private func copy(
@@ -267,6 +289,10 @@ struct RegistryWriter: Sendable {
             alerts += outcome.alerts
             if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
         }
+        // A batch touches few of the coins: probe the primary key per move rather than hash the whole table (the
+        // planner, without statistics on the temporary table, would otherwise pick a full scan of `coins`).
+        try await connection.query("SET LOCAL enable_hashjoin = off", logger: logger)
+        try await connection.query("SET LOCAL enable_mergejoin = off", logger: logger)
         try await connection.query("SAVEPOINT coin_moves", logger: logger)
         if try await applyMoves(moves, on: connection) {
             return CoinsOutcome(alerts: alerts, optimisticHeld: true)

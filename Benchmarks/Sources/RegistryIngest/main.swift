@@ -29,6 +29,12 @@ struct RegistryIngest: ParsableArguments {
     @Option(help: "Log level for the registration center (to stdout): debug shows per-batch phase timings.")
     var logLevel: String = "error"
 
+    @Option(help: "Coin-state mode(s) to measure: in-batch, deferred or both.")
+    var coinState: String = "both"
+
+    @Option(help: "Deferred mode: committed records allowed to wait for coin state before ingest pauses.")
+    var coinStateMaxLag = 2_000_000
+
     @Flag(help: "Also compare client-side COPY with multi-row INSERT (unnest arrays) into fresh tables.")
     var compareInsert = false
 
@@ -73,13 +79,117 @@ struct RegistryIngest: ParsableArguments {
                 cluster: cluster, approvals: approvals, rows: compareRows, batch: batchRecords, logger: logger)
         }
 
-        // Through the registration center.
+        var modes: [String: Any] = [:]
+        for mode in coinStates {
+            _ = try cluster.psql(["-c", "CHECKPOINT"])
+            var figures = try await Self.ingest(
+                streams: streams, total: total, rawRate: Double(rawRows) / rawSeconds, mode: mode.mode,
+                name: mode.name, cluster: cluster, root: root, options: self, logger: logger)
+            _ = try cluster.psql(["-c", "CHECKPOINT"])
+            figures["batcher_drain"] = try await Self.drain(
+                streams: streams, total: total, rawRate: Double(rawRows) / rawSeconds, mode: mode.mode,
+                name: mode.name, cluster: cluster, root: root, options: self, logger: logger)
+            modes[mode.name] = figures
+        }
+
+        var result: [String: Any] = [
+            "benchmark": "registry_ingest",
+            "records": total,
+            "approvals": approvals.count,
+            "raw_copy_seconds": Self.round(rawSeconds),
+            "raw_copy_records_per_s": Int(Double(rawRows) / rawSeconds),
+            "config": [
+                "batch_records": batchRecords, "batch_age_ms": batchAgeMs, "appenders": appenders,
+                "coin_state_max_lag": coinStateMaxLag,
+            ],
+        ]
+        for (name, figures) in modes { result[name] = figures }
+        if !comparison.isEmpty { result["copy_vs_insert_rows_per_s"] = comparison }
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    var coinStates: [(name: String, mode: RegistrationCenter.CoinStateMode)] {
+        let inBatch = ("in_batch", RegistrationCenter.CoinStateMode.inBatchTransaction)
+        let deferred = ("deferred", RegistrationCenter.CoinStateMode.deferred(maxLagRecords: coinStateMaxLag))
+        switch coinState {
+        case "in-batch": return [inBatch]
+        case "deferred": return [deferred]
+        default: return [deferred, inBatch]
+        }
+    }
+
+    /// The batcher alone: the whole workload is journaled first (durable, as after an outage or a crash), then a
+    /// registration center starts on that journal and drains it into a fresh database. Time from start to all
+    /// committed.
+    static func drain(
+        streams: [[[OwnerChangeRecord]]], total: Int, rawRate: Double, mode: RegistrationCenter.CoinStateMode,
+        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, logger: Logger
+    ) async throws -> [String: Any] {
+        let database = "drain_\(name)"
+        try cluster.createDatabase(database)
+        try await RegistryDatabase.withDatabase(at: cluster.databaseURL(database: database), logger: logger) { _ in }
+        let directory = root + "/journal-drain-\(name)"
+        let (journal, _) = try RegistryJournal.open(.init(directory: directory), logger: logger) { _ in }
+        try await withThrowingTaskGroup(of: Void.self) { appenders in
+            for stream in streams {
+                appenders.addTask {
+                    for approval in stream {
+                        var approval = approval
+                        let now = RegistrationCenter.wallClockNanos()
+                        for position in approval.indices { approval[position].createdAtNanos = now }
+                        try await journal.append(approval)
+                    }
+                }
+            }
+            try await appenders.waitForAll()
+        }
+        await journal.close()
         let center = try RegistrationCenter(
             configuration: .init(
-                journalDirectory: root + "/journal", maxBatchRecords: batchRecords,
-                maxBatchAge: .milliseconds(batchAgeMs), maxBacklogRecords: max(total, 1)),
-            database: cluster.databaseURL(), logger: logger)
-        let (ingestSeconds, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
+                journalDirectory: directory, maxBatchRecords: options.batchRecords,
+                maxBatchAge: .milliseconds(options.batchAgeMs), maxBacklogRecords: max(total, 1), coinState: mode),
+            database: cluster.databaseURL(database: database), logger: logger)
+        let start = ContinuousClock.now
+        let (committed, applied, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await center.run() }
+            await center.waitUntilCommitted(includingCoinState: false)
+            let committed = Self.seconds(ContinuousClock.now - start)
+            let statistics = center.statistics()
+            await center.waitUntilCommitted(includingCoinState: true)
+            let applied = Self.seconds(ContinuousClock.now - start)
+            center.shutdown()
+            try await group.waitForAll()
+            return (committed, applied, statistics)
+        }
+        log("\(name) drain: committed in \(committed) s, coin state in \(applied) s")
+        let registered = try cluster.psql(database: database, ["-tAc", "SELECT count(*) FROM owner_changes"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return [
+            "registered_records": Int(registered) ?? -1,
+            "seconds": Self.round(committed),
+            "records_per_s": Int(Double(total) / committed),
+            "ratio_to_raw_copy": Self.round(Double(total) / committed / rawRate),
+            "coin_state_seconds": Self.round(applied),
+            "coin_state_records_per_s": Int(Double(total) / applied),
+            "flush_ms": Self.percentiles(statistics.flushDuration),
+            "slow_path_batches": statistics.slowPathBatches,
+        ]
+    }
+
+    /// Pushes the workload through a registration center on a fresh database and returns its figures.
+    static func ingest(
+        streams: [[[OwnerChangeRecord]]], total: Int, rawRate: Double, mode: RegistrationCenter.CoinStateMode,
+        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, logger: Logger
+    ) async throws -> [String: Any] {
+        let database = "ingest_\(name)"
+        try cluster.createDatabase(database)
+        let center = try RegistrationCenter(
+            configuration: .init(
+                journalDirectory: root + "/journal-\(name)", maxBatchRecords: options.batchRecords,
+                maxBatchAge: .milliseconds(options.batchAgeMs), maxBacklogRecords: max(total, 1), coinState: mode),
+            database: cluster.databaseURL(database: database), logger: logger)
+        let (committedSeconds, appliedSeconds, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await center.run() }
             await center.waitUntilReady()
             let start = ContinuousClock.now
@@ -97,39 +207,32 @@ struct RegistryIngest: ParsableArguments {
                 try await appenders.waitForAll()
             }
             let journaled = ContinuousClock.now
-            await center.waitUntilCommitted()
-            let seconds = Self.seconds(ContinuousClock.now - start)
-            log("journaled in \(Self.seconds(journaled - start)) s, committed in \(seconds) s")
+            await center.waitUntilCommitted(includingCoinState: false)
+            let committed = Self.seconds(ContinuousClock.now - start)
             let statistics = center.statistics()
+            await center.waitUntilCommitted(includingCoinState: true)
+            let applied = Self.seconds(ContinuousClock.now - start)
+            log("\(name): journaled in \(Self.seconds(journaled - start)) s, committed in \(committed) s, coin state in \(applied) s")
             center.shutdown()
             try await group.waitForAll()
-            return (seconds, statistics)
+            return (committed, applied, statistics)
         }
-
-        let conservation = try cluster.psql([
-            "-tAc",
-            "SELECT (SELECT coalesce(sum(value),0) FROM owner_changes WHERE kind='issue') = (SELECT coalesce(sum(value),0) FROM coins WHERE status='live')",
-        ]).trimmingCharacters(in: .whitespacesAndNewlines)
-        let registered = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM owner_changes"])
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        let alerts = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM alerts"])
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-
-        let rate = Double(total) / ingestSeconds
-        let rawRate = Double(rawRows) / rawSeconds
+        func scalar(_ sql: String) throws -> String {
+            try cluster.psql(database: database, ["-tAc", sql]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let conservation = try scalar(
+            "SELECT (SELECT coalesce(sum(value),0) FROM owner_changes WHERE kind='issue') = (SELECT coalesce(sum(value),0) FROM coins WHERE status='live')")
+        let rate = Double(total) / committedSeconds
         let journal = statistics.journal
-        var result: [String: Any] = [
-            "benchmark": "registry_ingest",
-            "records": total,
-            "approvals": approvals.count,
-            "registered_records": registered,
-            "alerts": alerts,
+        return [
+            "registered_records": Int(try scalar("SELECT count(*) FROM owner_changes")) ?? -1,
+            "alerts": Int(try scalar("SELECT count(*) FROM alerts")) ?? -1,
             "conservation_ok": conservation == "t",
-            "seconds": Self.round(ingestSeconds),
+            "seconds": Self.round(committedSeconds),
             "records_per_s": Int(rate),
-            "raw_copy_seconds": Self.round(rawSeconds),
-            "raw_copy_records_per_s": Int(rawRate),
             "ratio_to_raw_copy": Self.round(rate / rawRate),
+            "coin_state_seconds": Self.round(appliedSeconds),
+            "coin_state_records_per_s": Int(Double(total) / appliedSeconds),
             "batch_age_ms": Self.percentiles(statistics.batchAge),
             "flush_ms": Self.percentiles(statistics.flushDuration),
             "batches": statistics.batches,
@@ -142,13 +245,7 @@ struct RegistryIngest: ParsableArguments {
                 "entries_per_sync": journal.syncs == 0 ? 0 : Self.round(Double(journal.entries) / Double(journal.syncs)),
                 "bytes": journal.bytes,
             ],
-            "config": [
-                "batch_records": batchRecords, "batch_age_ms": batchAgeMs, "appenders": appenders,
-            ],
         ]
-        if !comparison.isEmpty { result["copy_vs_insert_rows_per_s"] = comparison }
-        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-        print(String(decoding: json, as: UTF8.self))
     }
 
     static func migrate(_ center: RegistrationCenter) async throws {
