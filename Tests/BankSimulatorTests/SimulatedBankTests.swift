@@ -13,7 +13,6 @@ func withBankAndLink(
     faults: FaultInjection = .none,
     journalPath: String? = nil,
     logs: InMemoryLogs = InMemoryLogs(),
-    requestTimeout: TimeAmount = .seconds(10),
     _ body: (SimulatedBank, ISO8583Link<ISO8583LinkCodec>) async throws -> Void
 ) async throws {
     let group = MultiThreadedEventLoopGroup.singleton
@@ -22,7 +21,7 @@ func withBankAndLink(
     )
     let bank = try await SimulatedBank.start(configuration: configuration, seed: BankFixtures.seedA, eventLoopGroup: group, logger: logs.logger("bank"))
     let link = ISO8583Link(
-        configuration: .init(host: "127.0.0.1", port: bank.port, name: "switch", requestTimeout: requestTimeout),
+        configuration: .init(host: "127.0.0.1", port: bank.port, name: "switch", requestTimeout: .seconds(10)),
         codec: ISO8583LinkCodec(spec: BankFixtures.spec),
         eventLoopGroup: group,
         logger: logs.logger("link")
@@ -160,10 +159,10 @@ struct SimulatedBankTests {
 
     @Test func droppedRequestsAreNeverAnswered() async throws {
         let alice = self.seed.customers[0]
-        try await withBankAndLink(faults: FaultInjection(dropRate: 1.0), requestTimeout: .milliseconds(300)) { bank, link in
+        try await withBankAndLink(faults: FaultInjection(dropRate: 1.0)) { bank, link in
             let before = bank.books
             await #expect {
-                try await link.send(BankFixtures.walletDebit(txn: "F2", amount: 100, payer: alice.wallet.address, payee: nil, stan: 1)).get()
+                try await link.send(BankFixtures.walletDebit(txn: "F2", amount: 100, payer: alice.wallet.address, payee: nil, stan: 1), timeout: .milliseconds(300)).get()
             } throws: { error in
                 (error as? ISO8583NetworkError)?.code == .timeout
             }
