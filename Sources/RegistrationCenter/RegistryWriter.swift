@@ -336,7 +336,8 @@ struct RegistryWriter: Sendable {
             issuedNanos: outcome.createdNanos ?? outcome.lastAppliedNanos, updatedNanos: outcome.lastAppliedNanos)
     }
 
-    /// Returns whether every move's precondition held (and so every move was applied).
+    /// Returns whether every move's precondition held (and so every move was applied). When it returns `false` the
+    /// transaction may be in the failed state: the caller rolls back to its savepoint.
     private func applyMoves(_ moves: [Move], on connection: PostgresConnection) async throws -> Bool {
         guard !moves.isEmpty else { return true }
         var text = CopyTextEncoder(capacity: moves.count * 160)
@@ -367,25 +368,31 @@ struct RegistryWriter: Sendable {
                 "coin_id", "is_insert", "expected_owner", "value", "owner", "status", "previous_owner", "issued_at",
                 "updated_at",
             ], on: connection)
-        let rows = try await connection.query(
-            """
-            WITH moved AS (
-                UPDATE coins c
-                SET owner = m.owner, status = m.status, previous_owner = m.previous_owner, updated_at = m.updated_at
-                FROM coin_moves m
-                WHERE NOT m.is_insert AND c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
-                RETURNING 1
-            ), created AS (
-                INSERT INTO coins (id, value, owner, status, previous_owner, issued_at, updated_at)
-                SELECT coin_id, value, owner, status, previous_owner, issued_at, updated_at
-                FROM coin_moves WHERE is_insert
-                ON CONFLICT (id) DO NOTHING
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)
-            """, logger: logger)
         var applied: Int64 = 0
-        for try await count in rows.decode(Int64.self) { applied = count }
+        do {
+            let rows = try await connection.query(
+                """
+                WITH moved AS (
+                    UPDATE coins c
+                    SET owner = m.owner, status = m.status, previous_owner = m.previous_owner,
+                        updated_at = m.updated_at
+                    FROM coin_moves m
+                    WHERE NOT m.is_insert AND c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
+                    RETURNING 1
+                ), created AS (
+                    INSERT INTO coins (id, value, owner, status, previous_owner, issued_at, updated_at)
+                    SELECT coin_id, value, owner, status, previous_owner, issued_at, updated_at
+                    FROM coin_moves WHERE is_insert
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)
+                """, logger: logger)
+            for try await count in rows.decode(Int64.self) { applied = count }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            // A created coin already exists: a precondition failed (plain INSERT is cheaper than ON CONFLICT, and
+            // the caller rolls back to its savepoint either way).
+            return false
+        }
         return applied == Int64(moves.count)
     }
 
