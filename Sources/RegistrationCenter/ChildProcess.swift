@@ -159,6 +159,19 @@ enum FileIO {
         return fd
     }
 
+    /// Opens (creating) and `flock`s a file exclusively without waiting; the lock lasts until the descriptor is
+    /// closed or the process exits.
+    static func lockExclusively(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("open", path) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw RegistrationCenterError(
+                .journalIO, "\(path) is locked: another process is using this journal directory")
+        }
+        return fd
+    }
+
     static func closeDescriptor(_ fd: Int32) {
         close(fd)
     }

@@ -120,6 +120,8 @@ public final class RegistryJournal: Sendable {
         var segments: [Segment] = []
         var activeFD: Int32 = -1
         var activeBytes = 0
+        /// The directory lock (`LOCK`, flock'ed): one process writes a journal at a time.
+        var lockFD: Int32 = -1
         var checkpoint: UInt64 = 0
 
         init(directory: String, segmentBytes: Int) {
@@ -166,6 +168,7 @@ public final class RegistryJournal: Sendable {
         let directory = FileIO.absolute(configuration.directory)
         try FileIO.makeDirectories(directory)
         let files = Files(directory: directory, segmentBytes: max(configuration.segmentBytes, 1 << 16))
+        files.lockFD = try FileIO.lockExclusively(directory + "/LOCK")
         files.checkpoint = readCheckpoint(directory: directory)
         var recovered: [Entry] = []
         var highest = files.checkpoint
@@ -257,6 +260,10 @@ public final class RegistryJournal: Sendable {
             if files.activeFD >= 0 {
                 FileIO.closeDescriptor(files.activeFD)
                 files.activeFD = -1
+            }
+            if files.lockFD >= 0 {
+                FileIO.closeDescriptor(files.lockFD)
+                files.lockFD = -1
             }
         }
         try? await writerPool.shutdownGracefully()

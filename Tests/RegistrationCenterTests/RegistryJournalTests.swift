@@ -113,6 +113,16 @@ struct RegistryJournalTests {
         #expect(try Self.open(directory).1.isEmpty)
     }
 
+    @Test func aSecondWriterOnTheSameDirectoryIsRefused() async throws {
+        let directory = try F.temporaryDirectory("journal-lock")
+        let (journal, _) = try Self.open(directory)
+        let error = #expect(throws: RegistrationCenterError.self) { _ = try Self.open(directory) }
+        #expect(error?.code == .journalIO)
+        await journal.close()
+        let (again, _) = try Self.open(directory)
+        await again.close()
+    }
+
     @Test func appendsAfterCloseAreRefused() async throws {
         let (journal, _) = try Self.open(try F.temporaryDirectory("journal-closed"))
         await journal.close()
