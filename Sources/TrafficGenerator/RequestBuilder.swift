@@ -211,14 +211,14 @@ struct TLVText {
     mutating func append(_ tag: StaticString, _ value: String) {
         tag.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
         var count = value.utf8.count
-        var digits = [UInt8](repeating: 48, count: self.lengthDigits)
-        var i = self.lengthDigits - 1
-        while count > 0, i >= 0 {
-            digits[i] = UInt8(count % 10) + 48
+        let end = self.bytes.count + self.lengthDigits
+        for _ in 0..<self.lengthDigits { self.bytes.append(48) }
+        var i = end - 1
+        while count > 0, i >= end - self.lengthDigits {
+            self.bytes[i] = UInt8(count % 10) + 48
             count /= 10
             i -= 1
         }
-        self.bytes.append(contentsOf: digits)
         self.bytes.append(contentsOf: value.utf8)
     }
 
