@@ -158,11 +158,14 @@ final class LoadShard {
         }
     }
 
+    /// At most this many sends per timer event: when the shard is behind, answers get read in between.
+    static let maximumBurst = 256
+
     private func tick() {
         self.timer = nil
         var now = NIODeadline.now().uptimeNanoseconds
         var sent = 0
-        while let due = self.nextDue, self.startNanos &+ due <= now {
+        while sent < Self.maximumBurst, let due = self.nextDue, self.startNanos &+ due <= now {
             self.sendOne(intended: self.startNanos &+ due)
             self.nextDue = self.schedule?.next()
             sent &+= 1
