@@ -7,8 +7,8 @@ What it does, with nothing but the Python standard library:
   1. structure: every attribute name and value is one SCHEMA.md allows, every field and TLV element
      has a name and a description, lengths fit their prefixes, TLV elements fit their length digits,
      the message catalogue of dcswitch-1987 names only fields the spec defines;
-  2. the reference message ../shared/reference/iso87ascii-0200.hex decodes with iso8583-1987-ascii
-     (and dcswitch-1987) to exactly ../shared/reference/iso87ascii-0200.json, re-encodes to the same
+  2. the reference message Fixtures/iso87ascii-0200.hex (a copy of shared/reference) decodes with iso8583-1987-ascii
+     (and dcswitch-1987) to exactly Fixtures/iso87ascii-0200.json, re-encodes to the same
      bytes, and its DE 55 BER-TLV walks cleanly with every tag named in the spec;
   3. golden vectors worked out by hand from the jPOS source (ISO87APackager, ISO87BPackager,
      ISO93APackager and the IF* classes they use; see golden_* below) encode and decode byte-exactly;
@@ -26,7 +26,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = os.path.join(ROOT, "Specs")
-REFERENCE = os.path.normpath(os.path.join(ROOT, "..", "shared", "reference"))
+REFERENCE = os.path.join(ROOT, "Fixtures")  # copies of shared/reference, kept in the repository
 SPEC_NAMES = ["iso8583-1987-ascii", "iso8583-1987-binary", "iso8583-1993-ascii", "dcswitch-1987"]
 
 # ------------------------------------------------------------------ what SCHEMA.md allows
