@@ -29,6 +29,9 @@ struct RegistryIngest: ParsableArguments {
     @Option(help: "Log level for the registration center (to stdout): debug shows per-batch phase timings.")
     var logLevel: String = "error"
 
+    @Option(help: "Offered load in records per second across all appenders (0: as fast as they go). Batch age is only meaningful below saturation.")
+    var rate = 0
+
     @Option(help: "Coin-state mode(s) to measure: in-batch, deferred or both.")
     var coinState: String = "both"
 
@@ -100,7 +103,7 @@ struct RegistryIngest: ParsableArguments {
             "raw_copy_records_per_s": Int(Double(rawRows) / rawSeconds),
             "config": [
                 "batch_records": batchRecords, "batch_age_ms": batchAgeMs, "appenders": appenders,
-                "coin_state_max_lag": coinStateMaxLag,
+                "coin_state_max_lag": coinStateMaxLag, "offered_records_per_s": rate,
             ],
         ]
         for (name, figures) in modes { result[name] = figures }
@@ -193,10 +196,18 @@ struct RegistryIngest: ParsableArguments {
             group.addTask { try await center.run() }
             await center.waitUntilReady()
             let start = ContinuousClock.now
+            let streamRate = options.rate > 0 ? Double(options.rate) / Double(streams.count) : 0
             try await withThrowingTaskGroup(of: Void.self) { appenders in
                 for stream in streams {
                     appenders.addTask {
+                        var sent = 0
                         for approval in stream {
+                            if streamRate > 0 {
+                                // Open-loop pacing: approval k goes at start + k / rate, whatever happened before.
+                                let due = start + .seconds(Double(sent) / streamRate)
+                                if due > ContinuousClock.now { try await Task.sleep(until: due) }
+                            }
+                            sent += approval.count
                             var approval = approval
                             let now = RegistrationCenter.wallClockNanos()
                             for position in approval.indices { approval[position].createdAtNanos = now }
