@@ -23,18 +23,19 @@ extension BankBooks {
                 guard self.accounts[card] != nil else { return false }
                 self.accounts[card]!.balance -= record.amount
             }
-            // Mutated in place: a copy of the wallet would copy its coin table (the treasury holds thousands).
+            // Mutated in place through the table's index (one hash for all the coins); a copy of the wallet would copy
+            // its coin table (the treasury holds thousands).
+            let wallet = self.wallets.index(forKey: payer)!
             for item in record.spent {
-                self.wallets[payer]!.holdings.remove(item.id)
+                self.wallets.values[wallet].holdings.remove(item.id)
                 self.coinOwners.removeValue(forKey: item.id)
             }
             for item in record.created where item.role == .change {
-                self.wallets[payer]!.holdings.add(item.id, value: item.value)
+                self.wallets.values[wallet].holdings.add(item.id, value: item.value)
                 self.coinOwners[item.id] = payer
             }
             self.valueSentOut += record.valueSent
-            self.totals[record.date, default: Totals()].debits += 1
-            self.totals[record.date, default: Totals()].debitAmount += record.amount
+            self.totals[record.date, default: Totals()].count(debit: record.amount)
             self.legs[key] = .debited(record)
             return true
 
@@ -46,13 +47,13 @@ extension BankBooks {
                 guard self.accounts[card] != nil else { return false }
                 self.accounts[card]!.balance += record.amount
             }
+            let wallet = self.wallets.index(forKey: record.holdingWallet)!
             for item in record.coins {
-                self.wallets[record.holdingWallet]!.holdings.add(item.id, value: item.value)
+                self.wallets.values[wallet].holdings.add(item.id, value: item.value)
                 self.coinOwners[item.id] = record.holdingWallet
             }
             self.valueReceived += record.amount
-            self.totals[record.date, default: Totals()].credits += 1
-            self.totals[record.date, default: Totals()].creditAmount += record.amount
+            self.totals[record.date, default: Totals()].count(credit: record.amount)
             self.legs[key] = .credited(record)
             return true
 

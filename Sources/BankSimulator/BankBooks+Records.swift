@@ -62,15 +62,28 @@ extension BankBooks {
 
         /// `ID:VALUE:ROLE`, or `ID:VALUE` for ``Role/owned``.
         public var description: String {
-            self.role == .owned ? "\(self.id):\(self.value)" : "\(self.id):\(self.value):\(self.role.letter)"
+            var text = ""
+            self.append(to: &text)
+            return text
+        }
+
+        func append(to text: inout String) {
+            text += self.id
+            text += ":"
+            text += String(self.value)
+            if self.role != .owned {
+                text += ":"
+                text.unicodeScalars.append(UnicodeScalar(self.role.rawValue))
+            }
         }
 
         /// Items joined with `;`, as DE 124.03 and 124.11 carry them.
         public static func list(_ items: [CoinItem]) -> String {
             var text = ""
+            text.reserveCapacity(items.reduce(0) { $0 + $1.id.utf8.count + 24 })
             for (i, item) in items.enumerated() {
                 if i > 0 { text += ";" }
-                text += item.description
+                item.append(to: &text)
             }
             return text
         }
@@ -252,6 +265,16 @@ extension BankBooks {
         public var creditReversalAmount: Int64 = 0
 
         public init() {}
+
+        mutating func count(debit amount: Int64) {
+            self.debits += 1
+            self.debitAmount += amount
+        }
+
+        mutating func count(credit amount: Int64) {
+            self.credits += 1
+            self.creditAmount += amount
+        }
 
         /// Credits minus debits, reversals taken out: positive (DE 97 `C`) when the bank is owed, negative (`D`) when it owes.
         public var net: Int64 {

@@ -4,14 +4,18 @@ import ISO8583Network
 extension BankBooks.Answer {
     /// The response to `request` (0110, 0210, 0430 or 0510) carrying this answer, per `Specs/FLOWS.md`.
     ///
-    /// Echoes DE 2–4, 7, 11–13, 32, 33, 37, 41, 42, 49, 100, 102, 103 as present, DE 124.05 and 124.13; adds DE 39,
-    /// DE 38 on approvals, and:
+    /// Echoes DE 3, 4, 7, 11, 32, 33, 37, 41, 49 and 100 as present (the match key DE 11 + 37 + 41, and the fields the
+    /// catalogue makes mandatory in the response), DE 124.05 and 124.13; adds DE 39, DE 38 on approvals, and:
     /// - account opening: DE 102 (the new wallet) and DE 124.01 (its public key, hex);
     /// - debit: DE 124.03 (spent coins, `ID:VALUE:T|R`) and DE 124.11 (new coins, `ID:VALUE:P|C`);
     /// - reversal: DE 90;
     /// - reconciliation: DE 15, 50, 66, 74–77, 86–89, 97, 99.
     public func response(to request: ISO8583Message, institution: String) -> ISO8583Message {
-        var response = request.makeResponse(responseCode: self.responseCode.rawValue, echoing: [33])
+        var response = ISO8583Message(mti: request.mti.response, capacity: 384)
+        for number in Self.echoed {
+            if let value = request[number] { response[number] = value }
+        }
+        response[39] = self.responseCode.rawValue
         let dcData = TaggedElements.parse(request, field: 124, lengthDigits: 3) ?? .none
         var elements: [(tag: Int, value: String)] = []
         var transactionID = dcData[5].flatMap { BankBooks.isValidIdentifier($0) ? $0 : nil }
@@ -49,6 +53,8 @@ extension BankBooks.Answer {
         }
         return response
     }
+
+    static let echoed = [3, 4, 7, 11, 32, 33, 37, 41, 49, 100]
 
     /// DE 38: six digits derived from the transaction id, the same on every repeat.
     static func authorizationCode(_ key: String) -> String {

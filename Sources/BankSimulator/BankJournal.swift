@@ -234,10 +234,29 @@ public final class BankJournal: Sendable {
                     state.statistics.syncs += 1
                 }
             }
-            if let failure {
-                for waiter in waiters { waiter.fail(failure) }
-            } else {
-                for waiter in waiters { waiter.succeed(()) }
+            Self.complete(waiters, failure: failure)
+        }
+    }
+
+    /// Completes `waiters` with one task per event loop rather than one cross-thread hop per promise.
+    private static func complete(_ waiters: [EventLoopPromise<Void>], failure: BankJournalError?) {
+        guard waiters.count > 1 else {
+            if let waiter = waiters.first {
+                if let failure { waiter.fail(failure) } else { waiter.succeed(()) }
+            }
+            return
+        }
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, promises: [EventLoopPromise<Void>])] = [:]
+        for waiter in waiters {
+            let loop = waiter.futureResult.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].promises.append(waiter)
+        }
+        for (_, group) in byLoop {
+            let promises = group.promises
+            group.loop.execute {
+                for promise in promises {
+                    if let failure { promise.fail(failure) } else { promise.succeed(()) }
+                }
             }
         }
     }
