@@ -19,6 +19,8 @@ public struct RegistrationCenterError: Error, Hashable, Sendable, CustomStringCo
         public static let migrationFailed = Code("migrationFailed")
         /// A record file given to `verify` is malformed.
         public static let invalidRecordFile = Code("invalidRecordFile")
+        /// The database could not be reached, or a query on it failed.
+        public static let databaseUnavailable = Code("databaseUnavailable")
         /// The registration center is not running or is shut down.
         public static let notRunning = Code("notRunning")
         /// A query or registration was given bad input.

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import PostgresNIO
 
 extension RegistryDatabase {
@@ -11,12 +12,23 @@ extension RegistryDatabase {
         var configuration = url.clientConfiguration
         configuration.options.maximumConnections = 2
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let database = RegistryDatabase(client: client, logger: logger)
-            if migrate { try await database.migrate() }
-            return try await body(database)
+        do {
+            // Fail fast when the server is not there (the pool would keep retrying for a minute).
+            let probe = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: try url.connectionConfiguration(),
+                id: 0, logger: logger)
+            try await probe.close()
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let database = RegistryDatabase(client: client, logger: logger)
+                if migrate { try await database.migrate() }
+                return try await body(database)
+            }
+        } catch let error as RegistrationCenterError {
+            throw error
+        } catch {
+            throw RegistrationCenterError(.databaseUnavailable, "registry database \(url): \(String(reflecting: error))")
         }
     }
 }
