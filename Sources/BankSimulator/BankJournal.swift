@@ -16,11 +16,20 @@ import Darwin
 /// One file of lines `LLLLLLLL CCCCCCCC payload\n`: the payload's length and its CRC-32C as 8 hex digits each, then
 /// the payload (ASCII, see ``BankBooks/Effect``). The first line is a header naming the bank and its seed, so a journal
 /// is never replayed onto other books. Appends made while a sync is in flight are written and synced together (group
-/// commit) on the journal's own thread; an append's promise completes once its line is durable.
+/// commit) on the journal's own thread; an append's promise completes once its line is durable (see ``Durability``).
 ///
 /// On open, lines are read until the first one whose length, checksum or newline is wrong: that is a torn tail (a crash
 /// mid-write, never acknowledged), cut off so that new lines follow the last good one.
 public final class BankJournal: Sendable {
+    /// When a line counts as durable (when the leg it records may be answered).
+    public enum Durability: Hashable, Sendable {
+        /// Written and `fdatasync`ed: survives a power loss. Every answer waits for a sync (shared by the group).
+        case synced
+        /// Written to the file (the kernel's page cache): survives a crash of the bank process, not of the machine.
+        /// Answers wait for a `write`, not for the disk.
+        case written
+    }
+
     /// What the journal has done so far.
     public struct Statistics: Hashable, Sendable {
         /// Lines appended since open.
@@ -49,13 +58,16 @@ public final class BankJournal: Sendable {
 
     /// The journal file.
     public let path: String
+    /// When lines count as durable.
+    public let durability: Durability
     private let descriptor: Int32
     private let state: NIOLockedValueBox<State>
     private let writer: NIOThreadPool
     private let logger: Logger
 
-    private init(path: String, descriptor: Int32, statistics: Statistics, logger: Logger) {
+    private init(path: String, descriptor: Int32, durability: Durability, statistics: Statistics, logger: Logger) {
         self.path = path
+        self.durability = durability
         self.descriptor = descriptor
         var state = State()
         state.statistics = statistics
@@ -71,9 +83,12 @@ public final class BankJournal: Sendable {
     /// - Parameters:
     ///   - path: the journal file; created (mode 0600) when missing.
     ///   - header: the first line's payload; a journal that starts with another one is refused.
+    ///   - durability: when an appended line counts as durable; synced to disk by default.
     ///   - logger: told about a torn tail.
     /// - Returns: the journal, and the payloads after the header, in order.
-    public static func open(path: String, header: String, logger: Logger) throws(BankJournalError) -> (journal: BankJournal, payloads: [String]) {
+    public static func open(
+        path: String, header: String, durability: Durability = .synced, logger: Logger
+    ) throws(BankJournalError) -> (journal: BankJournal, payloads: [String]) {
         let fd = posixOpen(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BankJournalError(.io, path: path, "cannot open the journal (errno \(errno))") }
         var bytes: [UInt8] = []
@@ -117,7 +132,7 @@ public final class BankJournal: Sendable {
             payloads.removeFirst()
         }
         statistics.recoveredEntries = payloads.count
-        return (BankJournal(path: path, descriptor: fd, statistics: statistics, logger: logger), payloads)
+        return (BankJournal(path: path, descriptor: fd, durability: durability, statistics: statistics, logger: logger), payloads)
     }
 
     /// Appends one line; `promise` (if any) succeeds once it is durable, or fails with ``BankJournalError``.
@@ -167,6 +182,7 @@ public final class BankJournal: Sendable {
         }
         if idle { promise.succeed(()) }
         try await promise.futureResult.get()
+        if self.durability == .written { _ = Self.sync(self.descriptor) }
         posixClose(self.descriptor)
         try await self.writer.shutdownGracefully()
     }
@@ -219,7 +235,7 @@ public final class BankJournal: Sendable {
             }
             var failure = failed
             if failure == nil, !batch.isEmpty {
-                if !(Self.writeAll(self.descriptor, batch) && Self.sync(self.descriptor)) {
+                if !(Self.writeAll(self.descriptor, batch) && (self.durability == .written || Self.sync(self.descriptor))) {
                     failure = BankJournalError(.io, path: self.path, "cannot write the journal (errno \(errno))")
                     self.logger.info("journal write failed; the bank stops answering legs", metadata: ["journal.path": "\(self.path)"])
                 }
@@ -231,7 +247,7 @@ public final class BankJournal: Sendable {
                     state.failure = failure
                 } else if written > 0 {
                     state.statistics.bytes += written
-                    state.statistics.syncs += 1
+                    if self.durability == .synced { state.statistics.syncs += 1 }
                 }
             }
             Self.complete(waiters, failure: failure)

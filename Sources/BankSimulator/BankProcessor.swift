@@ -42,10 +42,12 @@ public final class BankProcessor: Sendable {
     ///   - bank: the bank.
     ///   - seed: the bank's seed when the caller already has it; generated otherwise.
     ///   - journalPath: where the journal is (created when missing); in memory only when `nil`.
+    ///   - durability: when a leg counts as durable and may be answered (synced to disk by default).
     ///   - authorizer: checks the payer's signature on wallet debits; every payer is allowed when `nil`.
     ///   - logger: gets `bank.id` metadata.
     public static func open(
-        bank: BankConfiguration, seed: SeedData? = nil, journalPath: String?, authorizer: (any PayerAuthorizer)? = nil, logger: Logger
+        bank: BankConfiguration, seed: SeedData? = nil, journalPath: String?, durability: BankJournal.Durability = .synced,
+        authorizer: (any PayerAuthorizer)? = nil, logger: Logger
     ) throws(BankJournalError) -> BankProcessor {
         var logger = logger
         logger[metadataKey: "bank.id"] = .string(bank.id)
@@ -53,7 +55,7 @@ public final class BankProcessor: Sendable {
         var journal: BankJournal?
         if let journalPath {
             let header = "H|\(bank.id)|\(bank.institution)|\(books.seedFingerprint)"
-            let opened = try BankJournal.open(path: journalPath, header: header, logger: logger)
+            let opened = try BankJournal.open(path: journalPath, header: header, durability: durability, logger: logger)
             for (index, payload) in opened.payloads.enumerated() {
                 guard let effect = BankBooks.Effect(journalPayload: Substring(payload)), books.apply(effect) else {
                     opened.journal.abandon()

@@ -35,6 +35,9 @@ public final class SimulatedBank: Sendable {
         public var port: Int
         /// The journal file; the bank's `journal` by default; books in memory only when `nil`.
         public var journalPath: String?
+        /// When a leg counts as durable and may be answered: synced to disk (the default), or only written, which
+        /// survives a crash of the bank process but spares each answer a disk sync.
+        public var journalDurability: BankJournal.Durability
         /// Time taken to answer; the bank's `thinkTimeMicroseconds` by default.
         public var thinkTime: TimeAmount
         /// Faults injected; the bank's `faults` by default (changeable later with ``SimulatedBank/setFaults(_:)``).
@@ -52,6 +55,7 @@ public final class SimulatedBank: Sendable {
             host: String? = nil,
             port: Int? = nil,
             journalPath: String?? = .none,
+            journalDurability: BankJournal.Durability = .synced,
             thinkTime: TimeAmount? = nil,
             faults: FaultInjection? = nil,
             framing: ISO8583Framing = .default,
@@ -62,6 +66,7 @@ public final class SimulatedBank: Sendable {
             self.host = host ?? bank.host
             self.port = port ?? bank.port
             self.journalPath = journalPath ?? bank.journal
+            self.journalDurability = journalDurability
             self.thinkTime = thinkTime ?? .microseconds(Int64(bank.thinkTimeMicroseconds))
             self.faults = faults ?? bank.faults
             self.framing = framing
@@ -119,7 +124,8 @@ public final class SimulatedBank: Sendable {
         let processorLogger = logger
         let processor = try await NIOThreadPool.singleton.runIfActive {
             try BankProcessor.open(
-                bank: configuration.bank, seed: seed, journalPath: configuration.journalPath, authorizer: configuration.authorizer,
+                bank: configuration.bank, seed: seed, journalPath: configuration.journalPath, durability: configuration.journalDurability,
+                authorizer: configuration.authorizer,
                 logger: processorLogger
             )
         }

@@ -87,6 +87,22 @@ struct BankJournalTests {
         try await recovered.close()
     }
 
+    @Test func writtenDurabilityRecoversFromAProcessCrashWithoutSyncing() async throws {
+        let path = BankFixtures.temporaryPath("written.journal")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let crashed = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, durability: .written, logger: self.logs.logger())
+        for request in self.legs() {
+            _ = try await crashed.process(request, on: loop).get()
+        }
+        #expect(crashed.journal?.statistics.syncs == 0)
+        #expect(crashed.journal?.statistics.entries == 10)
+        // The bank process dies; the kernel still has every line it was given.
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(recovered.books == crashed.books)
+        #expect(recovered.books.verify() == [])
+        try await recovered.close()
+    }
+
     @Test func tornLastEntryIsIgnored() async throws {
         let path = BankFixtures.temporaryPath("torn.journal")
         let loop = MultiThreadedEventLoopGroup.singleton.any()
