@@ -64,7 +64,10 @@ struct DemoCommand: AsyncParsableCommand {
         Console.say("DCSwitch demo: \(network.banks.count) banks, \(Int(self.rate)) TPS for \(Int(self.duration)) s")
         let runtime = try await NetworkRuntime.start(
             network: network,
-            options: .init(databaseURL: self.options.databaseURL, dataDirectory: self.options.dataDir, startBanks: true, listenHost: nil, listenPort: nil, threads: self.options.threads),
+            options: .init(
+                databaseURL: self.options.databaseURL, dataDirectory: self.options.dataDir, startBanks: true, listenHost: nil,
+                listenPort: nil, threads: self.options.threads, freshRun: true
+            ),
             logger: logger
         ) { Console.say("  " + $0) }
 

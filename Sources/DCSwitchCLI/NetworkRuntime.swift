@@ -41,12 +41,20 @@ final class NetworkRuntime: Sendable {
         var listenHost: String?
         var listenPort: Int?
         var threads: Int
+        /// Start from the seeds: the journals of banks, switch and registry go to a new directory of their own,
+        /// and the embedded cluster gets a new database (`demo` runs are independent of each other).
+        var freshRun = false
     }
 
     /// Starts the network; `progress` hears each step for people watching.
     static func start(network: NetworkConfiguration, options: Options, logger: Logger, progress: (String) -> Void) async throws -> NetworkRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
         try FileManager.default.createDirectory(atPath: options.dataDirectory, withIntermediateDirectories: true)
+        // Where this run keeps its journals and queues.
+        let runDirectory = options.freshRun
+            ? options.dataDirectory + "/runs/" + String(Int(Date().timeIntervalSince1970 * 1000))
+            : options.dataDirectory
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
 
         // PostgreSQL: the given URL, DATABASE_URL, or a private cluster under the data directory.
         var postgres: EmbeddedPostgres?
@@ -61,11 +69,16 @@ final class NetworkRuntime: Sendable {
                 logger: logger
             )
             postgres = cluster
+            if options.freshRun {
+                // A run starts from the seeds: an empty registry, as the banks start from empty journals.
+                try cluster.dropDatabase(cluster.database)
+                try cluster.createDatabase(cluster.database)
+            }
             databaseURL = cluster.databaseURL()
         }
 
         let registry = try RegistrationCenter(
-            configuration: .init(journalDirectory: options.dataDirectory + "/journal"), database: databaseURL, logger: logger
+            configuration: .init(journalDirectory: runDirectory + "/journal"), database: databaseURL, logger: logger
         )
         let registryTask = Task { try await registry.run() }
         await registry.waitUntilReady()
@@ -82,10 +95,10 @@ final class NetworkRuntime: Sendable {
 
         var banks: [SimulatedBank] = []
         if options.startBanks {
-            try FileManager.default.createDirectory(atPath: options.dataDirectory + "/banks", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: runDirectory + "/banks", withIntermediateDirectories: true)
             for seed in seeds {
                 let bank = try await SimulatedBank.start(
-                    configuration: .init(bank: seed.bank, journalPath: .some(options.dataDirectory + "/banks/\(seed.bank.id).journal")),
+                    configuration: .init(bank: seed.bank, journalPath: .some(runDirectory + "/banks/\(seed.bank.id).journal")),
                     seed: seed, eventLoopGroup: group, logger: logger
                 )
                 banks.append(bank)
@@ -95,7 +108,7 @@ final class NetworkRuntime: Sendable {
 
         let switchServer = try await SwitchServer.start(
             network: network, listenHost: options.listenHost, listenPort: options.listenPort, sink: registry, registrar: registry,
-            dataDirectory: options.dataDirectory + "/switch", eventLoopGroup: group, logger: logger
+            dataDirectory: runDirectory + "/switch", eventLoopGroup: group, logger: logger
         )
         // Wallets the banks hold from their seeds are routable by public key from the start.
         for seed in seeds {
