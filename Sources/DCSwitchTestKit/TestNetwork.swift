@@ -72,10 +72,21 @@ public final class TestNetwork: Sendable {
         for (i, config) in bankConfigs.enumerated() {
             let seed = SeedData(bank: config)
             seeds[config.id] = seed
-            let bank = try await SimulatedBank.start(
-                configuration: .init(bank: config, port: 0, journalPath: .some(directory + "/\(config.id).journal")),
-                seed: seed, eventLoopGroup: group, logger: logger
-            )
+            // Banks listen below the ephemeral port range: when a test stops a bank, the switch's link keeps
+            // reconnecting to its port, which port 0 could otherwise hand to another test's server meanwhile.
+            var started: SimulatedBank?
+            var lastError: (any Error)?
+            for _ in 0..<100 where started == nil {
+                do {
+                    started = try await SimulatedBank.start(
+                        configuration: .init(bank: config, port: Int.random(in: 20_000..<32_000), journalPath: .some(directory + "/\(config.id).journal")),
+                        seed: seed, eventLoopGroup: group, logger: logger
+                    )
+                } catch {
+                    lastError = error
+                }
+            }
+            guard let bank = started else { throw lastError ?? ConfigurationError(path: "test network", reason: "no free port") }
             banks[config.id] = bank
             bankConfigs[i].port = bank.port
         }

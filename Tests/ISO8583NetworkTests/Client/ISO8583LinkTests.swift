@@ -259,11 +259,19 @@ struct ISO8583LinkTests {
     @Test("server restart: in-flight requests fail, the client backs off, reconnects and signs on again")
     func serverRestart() async throws {
         let held = NIOLockedValueBox<[EventLoopPromise<FakeMessage?>]>([])
-        let first = try await self.startServer { _, context in
+        // The server comes back on the same port. A port from the ephemeral range (what port 0 hands out) could be
+        // given to another test's server, or be the source port of another test's connection, while this one is
+        // down: use a port below that range.
+        let holdingHandler: Handler = { _, context in
             let promise = context.eventLoop.makePromise(of: FakeMessage?.self)
             held.withLockedValue { $0.append(promise) }
             return promise.futureResult
         }
+        var bound: ISO8583Server<FakeCodec>?
+        for _ in 0..<100 where bound == nil {
+            bound = try? await self.startServer(port: Int.random(in: 20_000..<32_000), handler: holdingHandler)
+        }
+        let first = try #require(bound)
         let port = first.port!
         let link = self.makeLink(port: port)
         link.start()
