@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOPosix
 import PostgresNIO
@@ -51,7 +52,8 @@ public actor TestPostgres {
         try await startCluster(tag: "private", database: database)
     }
 
-    /// Creates a fresh temporary directory (`$TMPDIR/dcswitch-<tag>-XXXXXX`) that the `postgres` user can traverse.
+    /// Creates a fresh temporary directory (`$TMPDIR/dcswitch-<tag>-XXXXXX`) that the `postgres` user can traverse,
+    /// deleted when the process exits.
     public static func makeTemporaryDirectory(_ tag: String) throws -> String {
         let base = PostgresBinaries.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(base)/dcswitch-\(tag)-XXXXXX".utf8CString)
@@ -62,6 +64,7 @@ public actor TestPostgres {
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         // The server runs as `postgres` when tests run as root: it must be able to traverse this directory.
         chmod(path, 0o755)
+        TemporaryDirectories.shared.removeAtExit(path)
         return path
     }
 
@@ -114,5 +117,33 @@ public struct TestDatabase: Sendable {
     /// Drops the database (the cluster goes away at exit anyway).
     public func drop() throws {
         try cluster.dropDatabase(name)
+    }
+}
+
+/// Temporary directories to delete when the test process exits.
+final class TemporaryDirectories: @unchecked Sendable {
+    static let shared = TemporaryDirectories()
+
+    private let lock = NSLock()
+    private var paths: [String] = []
+    private var installed = false
+
+    func removeAtExit(_ path: String) {
+        lock.lock()
+        paths.append(path)
+        let install = !installed
+        installed = true
+        lock.unlock()
+        if install {
+            atexit { TemporaryDirectories.shared.removeAll() }
+        }
+    }
+
+    private func removeAll() {
+        lock.lock()
+        let all = paths
+        paths.removeAll()
+        lock.unlock()
+        for path in all { try? FileManager.default.removeItem(atPath: path) }
     }
 }

@@ -110,6 +110,12 @@ struct RegistryIngest: ParsableArguments {
         if !comparison.isEmpty { result["copy_vs_insert_rows_per_s"] = comparison }
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
+        if directory == nil {
+            // The cluster under it is stopped and deleted at exit; the CSV and journals go now.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name != "postgres" {
+                try? FileManager.default.removeItem(atPath: root + "/" + name)
+            }
+        }
     }
 
     var coinStates: [(name: String, mode: RegistrationCenter.CoinStateMode)] {
