@@ -30,8 +30,9 @@ extension BankBooks {
                 self.wallets.values[wallet].holdings.remove(item.id)
                 self.coinOwners.removeValue(forKey: item.id)
             }
+            // The change stays pending until the switch completes the transaction (or a reversal removes it).
             for item in record.created where item.role == .change {
-                self.wallets.values[wallet].holdings.add(item.id, value: item.value)
+                self.wallets.values[wallet].holdings.add(item.id, value: item.value, pending: true)
                 self.coinOwners[item.id] = payer
             }
             self.valueSentOut += record.valueSent
@@ -48,8 +49,9 @@ extension BankBooks {
                 self.accounts[card]!.balance += record.amount
             }
             let wallet = self.wallets.index(forKey: record.holdingWallet)!
+            // Pending until the switch completes the transaction (or a reversal takes the coins back).
             for item in record.coins {
-                self.wallets.values[wallet].holdings.add(item.id, value: item.value)
+                self.wallets.values[wallet].holdings.add(item.id, value: item.value, pending: true)
                 self.coinOwners[item.id] = record.holdingWallet
             }
             self.valueReceived += record.amount
@@ -64,7 +66,49 @@ extension BankBooks {
 
         case .reversed(let reversal):
             return self.applyReversal(reversal)
+
+        case .completed(let transactionIDs):
+            for txn in transactionIDs { self.release(transactionID: txn) }
+            return true
         }
+    }
+
+    /// Makes the coins that transaction `txn` brought in spendable: the change of its debit leg and the coins of its
+    /// credit leg (`<txn>/C`), when the leg was executed and not reversed. Returns how many coins it released.
+    @discardableResult
+    mutating func release(transactionID txn: String) -> Int {
+        var released = 0
+        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil,
+            let wallet = self.wallets.index(forKey: record.payingWallet)
+        {
+            for item in record.created where item.role == .change {
+                if self.wallets.values[wallet].holdings.release(item.id) { released += 1 }
+            }
+        }
+        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed,
+            let wallet = self.wallets.index(forKey: record.holdingWallet)
+        {
+            for item in record.coins {
+                if self.wallets.values[wallet].holdings.release(item.id) { released += 1 }
+            }
+        }
+        return released
+    }
+
+    /// How many coins transaction `txn` would release (see ``release(transactionID:)``), without changing anything.
+    public func pendingCoins(ofTransaction txn: String) -> Int {
+        var pending = 0
+        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil,
+            let wallet = self.wallets[record.payingWallet]
+        {
+            pending += record.created.reduce(0) { $0 + ($1.role == .change && wallet.holdings.isPending($1.id) ? 1 : 0) }
+        }
+        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed,
+            let wallet = self.wallets[record.holdingWallet]
+        {
+            pending += record.coins.reduce(0) { $0 + (wallet.holdings.isPending($1.id) ? 1 : 0) }
+        }
+        return pending
     }
 
     private mutating func applyReversal(_ reversal: ReversalRecord) -> Bool {

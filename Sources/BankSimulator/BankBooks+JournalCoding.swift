@@ -6,6 +6,7 @@ extension BankBooks.Effect {
     /// - `C|txn|date|amount|A<card>` or `W|holding wallet|coins`
     /// - `X|O|D|C|code|key` (a declined leg)
     /// - `V|txn|date|E|P|-|1|0` (a reversal: how the debit was undone, whether the credit was)
+    /// - `F|txn;txn;…` (transactions the switch completed)
     var journalPayload: String {
         switch self {
         case .opened(let o):
@@ -29,6 +30,8 @@ extension BankBooks.Effect {
         case .reversed(let v):
             let debit = v.debit.map { String(UnicodeScalar($0.rawValue)) } ?? "-"
             return "V|\(v.transactionID)|\(v.date)|\(debit)|\(v.credit ? "1" : "0")"
+        case .completed(let ids):
+            return "F|" + ids.joined(separator: ";")
         }
     }
 
@@ -95,6 +98,11 @@ extension BankBooks.Effect {
                 debit = mode
             }
             self = .reversed(BankBooks.ReversalRecord(transactionID: String(f[1]), date: date, debit: debit, credit: f[4] == "1"))
+        case "F":
+            guard f.count == 2, !f[1].isEmpty else { return nil }
+            let ids = f[1].split(separator: ";", omittingEmptySubsequences: false)
+            guard ids.allSatisfy({ BankBooks.isValidIdentifier($0) }) else { return nil }
+            self = .completed(ids.map(String.init))
         default:
             return nil
         }

@@ -39,7 +39,33 @@ extension BankBooks {
             return self.reverse(request, dcData: dcData, now: now)
         case .reconciliation:
             return self.reconcile(request)
+        case .completion:
+            return self.complete(dcData)
         }
+    }
+
+    // MARK: Completion
+
+    /// DE 124.15 lists transactions the switch completed: their owner-change records are durable in the registration
+    /// center, so the coins they brought in (change, credited coins) become spendable. Transactions this bank has no
+    /// pending coins for (unknown, reversed, released before) are skipped; nothing to release is a repeat.
+    private mutating func complete(_ dcData: TaggedElements) -> Outcome {
+        guard let list = dcData[15], !list.isEmpty else {
+            return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
+        }
+        var releasing: [String] = []
+        for id in list.split(separator: ";", omittingEmptySubsequences: false) {
+            guard Self.isValidIdentifier(id) else {
+                return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
+            }
+            let txn = String(id)
+            if self.pendingCoins(ofTransaction: txn) > 0 { releasing.append(txn) }
+        }
+        guard !releasing.isEmpty else { return Outcome(answer: .acknowledged, effect: nil, isRepeat: true) }
+        let effect = Effect.completed(releasing)
+        let applied = self.apply(effect)
+        assert(applied, "a completion always applies")
+        return Outcome(answer: .acknowledged, effect: effect, isRepeat: false)
     }
 
     // MARK: Account opening
@@ -312,6 +338,7 @@ extension BankBooks {
         case .credited(let record): answer = .credited(record)
         case .declined(_, let code): answer = .declined(code)
         case .reversed(let record): answer = .reversed(transactionID: record.transactionID)
+        case .completed: answer = .acknowledged
         }
         return Outcome(answer: answer, effect: effect, isRepeat: false)
     }

@@ -251,6 +251,9 @@ extension BankBooks {
         case credited(CreditRecord)
         case declined(LegKey, BankResponseCode)
         case reversed(ReversalRecord)
+        /// The switch completed these transactions (their owner-change records are durable in the registration
+        /// center): the coins they brought in are spendable.
+        case completed([String])
     }
 
     /// Counts and amounts of one settlement date, as the bank answers a 0500.
@@ -289,6 +292,8 @@ extension BankBooks {
         case credited(CreditRecord)
         /// A reversal done now or before.
         case reversed(transactionID: String)
+        /// A completion advice taken (0630).
+        case acknowledged
         /// Totals of a settlement date, and DE 66 (1 in balance with the totals in the request, 2 out of balance).
         case reconciled(date: SettlementDate, totals: Totals, settlementCode: Int)
         case declined(BankResponseCode)

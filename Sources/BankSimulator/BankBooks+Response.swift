@@ -34,6 +34,8 @@ extension BankBooks.Answer {
             response[38] = Self.authorizationCode(record.transactionID)
         case .reversed:
             if let original = request[90] { response[90] = original }
+        case .acknowledged:
+            break
         case .reconciled(let date, let totals, let settlementCode):
             response[15] = date.description
             response[50] = request[50] ?? "156"

@@ -121,6 +121,26 @@ public struct BankBooks: Sendable, Equatable {
         self.wallets[address]?.holdings.total
     }
 
+    /// The value `address` may spend now: what it owns less its pending coins (see ``pendingValue``).
+    public func spendableValue(ofWallet address: String) -> Int64? {
+        self.wallets[address]?.holdings.spendable
+    }
+
+    /// Value of the coins the bank holds that are pending: brought in by a leg whose transaction the switch has not
+    /// completed yet (or not reversed yet). They are owned but cannot be spent.
+    public var pendingValue: Int64 {
+        self.wallets.values.reduce(0) { $0 + $1.holdings.pendingTotal }
+    }
+
+    /// Ids of the pending coins, by wallet.
+    public var pendingCoins: [String: [String]] {
+        var result: [String: [String]] = [:]
+        for (address, record) in self.wallets where record.holdings.pendingTotal > 0 {
+            result[address] = record.holdings.pendingIDs
+        }
+        return result
+    }
+
     /// The public key (upper-case hex) of a wallet this bank holds.
     public func publicKey(ofWallet address: String) -> String? {
         self.wallets[address]?.publicKeyHex

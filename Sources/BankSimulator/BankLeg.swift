@@ -12,6 +12,8 @@ public enum BankLeg: Hashable, Sendable {
     case reversal
     /// 0500: reconciliation totals.
     case reconciliation
+    /// 0620: the switch completed the transactions listed in DE 124.15; the coins they brought in become spendable.
+    case completion
 
     /// The leg a request from the switch asks for, or `nil` when the bank does not handle that message.
     public init?(request: ISO8583Message) {
@@ -24,6 +26,8 @@ public enum BankLeg: Hashable, Sendable {
             self = .reversal
         case 5:
             self = .reconciliation
+        case 6 where request.mti.function == 2:
+            self = .completion
         default:
             return nil
         }

@@ -6,6 +6,8 @@ public struct BankStatistics: Hashable, Sendable {
     public var credits: Int = 0
     public var reversals: Int = 0
     public var reconciliations: Int = 0
+    /// Completion advices (0620).
+    public var completions: Int = 0
     /// Requests the bank does not handle (answered 12).
     public var unsupported: Int = 0
     /// Legs answered with their original answer (same transaction id).
@@ -23,7 +25,7 @@ public struct BankStatistics: Hashable, Sendable {
 
     /// Requests handed to the books.
     public var legs: Int {
-        self.openAccounts + self.debits + self.credits + self.reversals + self.reconciliations + self.unsupported
+        self.openAccounts + self.debits + self.credits + self.reversals + self.reconciliations + self.completions + self.unsupported
     }
 
     mutating func count(_ leg: BankLeg?, code: BankResponseCode, isRepeat: Bool) {
@@ -33,6 +35,7 @@ public struct BankStatistics: Hashable, Sendable {
         case .credit: self.credits += 1
         case .reversal: self.reversals += 1
         case .reconciliation: self.reconciliations += 1
+        case .completion: self.completions += 1
         case nil: self.unsupported += 1
         }
         if isRepeat { self.repeats += 1 }

@@ -1,20 +1,38 @@
 /// The coins one wallet owns, in the order they arrived: spending takes the oldest first.
 ///
+/// A coin can be *pending*: owned, but not yet spendable. Coins a leg brings in (a credit leg's coins, a debit leg's
+/// change) stay pending until the switch says the transaction is complete (its owner-change records are durable in the
+/// registration center) or a reversal takes them away again. Spending one earlier would publish a record about a coin
+/// the registry has not seen created yet, or make the reversal impossible.
+///
 /// Removal anywhere is O(1): an entry of `order` is live only while `live[id]` still carries its serial, so a coin
 /// removed and later given back is never listed twice. Dead entries are compacted away as they accumulate.
 struct CoinHoldings: Hashable, Sendable {
+    private struct Entry: Hashable, Sendable {
+        var value: Int64
+        var serial: UInt64
+        var pending: Bool
+    }
+
     private var order: [(id: String, serial: UInt64)] = []
     private var head = 0
-    private var live: [String: (value: Int64, serial: UInt64)] = [:]
+    private var live: [String: Entry] = [:]
     private var nextSerial: UInt64 = 0
-    /// Sum of the values of the coins held.
+    /// Sum of the values of the coins held, pending ones included.
     private(set) var total: Int64 = 0
+    /// Sum of the values of the pending coins.
+    private(set) var pendingTotal: Int64 = 0
 
     var count: Int { self.live.count }
+
+    /// What the wallet may spend now: the coins held less the pending ones.
+    var spendable: Int64 { self.total - self.pendingTotal }
 
     func contains(_ id: String) -> Bool { self.live[id] != nil }
 
     func value(of id: String) -> Int64? { self.live[id]?.value }
+
+    func isPending(_ id: String) -> Bool { self.live[id]?.pending ?? false }
 
     /// Every coin held, in spending order.
     var coins: [(id: String, value: Int64)] {
@@ -26,34 +44,54 @@ struct CoinHoldings: Hashable, Sendable {
         return result
     }
 
-    mutating func add(_ id: String, value: Int64) {
+    /// The pending coins' ids, in arrival order.
+    var pendingIDs: [String] {
+        self.order[self.head...].compactMap { entry in
+            guard let coin = self.live[entry.id], coin.serial == entry.serial, coin.pending else { return nil }
+            return entry.id
+        }
+    }
+
+    mutating func add(_ id: String, value: Int64, pending: Bool = false) {
         let serial = self.nextSerial
         self.nextSerial += 1
-        if let previous = self.live.updateValue((value, serial), forKey: id) {
+        if let previous = self.live.updateValue(Entry(value: value, serial: serial, pending: pending), forKey: id) {
             self.total -= previous.value
+            if previous.pending { self.pendingTotal -= previous.value }
         }
         self.order.append((id, serial))
         self.total += value
+        if pending { self.pendingTotal += value }
     }
 
     @discardableResult
     mutating func remove(_ id: String) -> Int64? {
         guard let coin = self.live.removeValue(forKey: id) else { return nil }
         self.total -= coin.value
+        if coin.pending { self.pendingTotal -= coin.value }
         self.skipDeadHead()
         self.compactIfSparse()
         return coin.value
     }
 
-    /// The oldest coins whose values first reach `amount`, or `nil` when the wallet holds less.
+    /// Makes a pending coin spendable; `false` when the coin is not held or not pending.
+    @discardableResult
+    mutating func release(_ id: String) -> Bool {
+        guard let index = self.live.index(forKey: id), self.live.values[index].pending else { return false }
+        self.live.values[index].pending = false
+        self.pendingTotal -= self.live.values[index].value
+        return true
+    }
+
+    /// The oldest spendable coins whose values first reach `amount`, or `nil` when the wallet may spend less.
     func select(covering amount: Int64) -> [(id: String, value: Int64)]? {
-        guard amount > 0, self.total >= amount else { return nil }
+        guard amount > 0, self.spendable >= amount else { return nil }
         var picked: [(id: String, value: Int64)] = []
         var sum: Int64 = 0
         var i = self.head
         while sum < amount, i < self.order.count {
             let entry = self.order[i]
-            if let coin = self.live[entry.id], coin.serial == entry.serial {
+            if let coin = self.live[entry.id], coin.serial == entry.serial, !coin.pending {
                 picked.append((entry.id, coin.value))
                 sum += coin.value
             }
@@ -81,11 +119,13 @@ struct CoinHoldings: Hashable, Sendable {
     }
 
     static func == (lhs: CoinHoldings, rhs: CoinHoldings) -> Bool {
-        lhs.coins.elementsEqual(rhs.coins) { $0.id == $1.id && $0.value == $1.value }
+        lhs.pendingTotal == rhs.pendingTotal && lhs.pendingIDs == rhs.pendingIDs
+            && lhs.coins.elementsEqual(rhs.coins) { $0.id == $1.id && $0.value == $1.value }
     }
 
     func hash(into hasher: inout Hasher) {
         hasher.combine(self.count)
         hasher.combine(self.total)
+        hasher.combine(self.pendingTotal)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import DigitalCurrency
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import RegistrationCenter
 import TrafficGenerator
@@ -96,6 +97,9 @@ struct DemoCommand: AsyncParsableCommand {
 
         Console.say("Checking the registry: waiting for every record to be committed")
         _ = try? await runtime.switchServer.paymentSwitch.reversals.drain(on: runtime.group.next(), timeout: .seconds(10)).get()
+        let completions = runtime.switchServer.paymentSwitch.completions
+        let completed: Bool = (try? await completions.drain(deadline: NIODeadline.now() + TimeAmount.seconds(10), on: runtime.group.next()).get()) ?? false
+        if !completed { writeError("warning: completion advices still unacknowledged after 10 s; some coins stay pending at their banks") }
         await runtime.registry.waitUntilCommitted()
         let verification = try await runtime.registry.database.verify(recordFile: recordPath)
         loadReport.registry = .init(

@@ -126,9 +126,10 @@ public final class TestNetwork: Sendable {
         try await self.acquirer.send(request).get()
     }
 
-    /// Waits for every queued reversal to be acknowledged and every record to be committed.
+    /// Waits for every queued reversal and completion advice to be acknowledged and every record to be committed.
     public func settle() async throws {
         _ = try await self.switchServer.paymentSwitch.reversals.drain(on: self.group.next(), timeout: .seconds(20)).get()
+        _ = try await self.switchServer.paymentSwitch.completions.drain(deadline: .now() + .seconds(20), on: self.group.next()).get()
         await self.registry.waitUntilCommitted()
     }
 
@@ -142,14 +143,16 @@ public final class TestNetwork: Sendable {
         public var coinsWithTwoOwners: [String]
         /// Each bank's own consistency problems.
         public var bookProblems: [String]
+        /// Value of the coins still pending at the banks (brought in by a transaction neither completed nor reversed).
+        public var pendingAtBanks: Int64
         /// The registry's issued and live totals.
         public var registry: RegistryDatabase.Conservation
 
         public var valueConserved: Bool { self.issued == self.heldByBanks && self.registry.issued == self.registry.live && self.registry.live == self.issued }
-        public var holds: Bool { self.valueConserved && self.coinsWithTwoOwners.isEmpty && self.bookProblems.isEmpty }
+        public var holds: Bool { self.valueConserved && self.coinsWithTwoOwners.isEmpty && self.bookProblems.isEmpty && self.pendingAtBanks == 0 }
 
         public var description: String {
-            "issued \(issued), held by banks \(heldByBanks), registry \(registry), two owners \(coinsWithTwoOwners.prefix(5)), problems \(bookProblems.prefix(5))"
+            "issued \(issued), held by banks \(heldByBanks), pending \(pendingAtBanks), registry \(registry), two owners \(coinsWithTwoOwners.prefix(5)), problems \(bookProblems.prefix(5))"
         }
     }
 
@@ -158,17 +161,19 @@ public final class TestNetwork: Sendable {
         var seen: [String: String] = [:]
         var twice: [String] = []
         var held: Int64 = 0
+        var pending: Int64 = 0
         var problems: [String] = []
         for (id, bank) in self.banks {
             let books = bank.books
             held += books.coinValueHeld
+            pending += books.pendingValue
             problems += books.verify().map { "\(id): \($0)" }
             for coin in books.allCoinIDs {
                 if let other = seen[coin] { twice.append("\(coin) at \(other) and \(id)") } else { seen[coin] = id }
             }
         }
         return Invariants(
-            issued: self.network.issuedValue, heldByBanks: held, coinsWithTwoOwners: twice, bookProblems: problems,
+            issued: self.network.issuedValue, heldByBanks: held, coinsWithTwoOwners: twice, bookProblems: problems, pendingAtBanks: pending,
             registry: try await self.registry.database.conservation()
         )
     }

@@ -15,10 +15,13 @@ public final class PaymentSwitch: Sendable {
         public var institution: String
         /// How long a bank leg may take before the switch reverses it.
         public var bankTimeout: TimeAmount
+        /// How completion advices (0620) are batched and repeated.
+        public var completion: CompletionAdvices.Configuration
 
-        public init(institution: String, bankTimeout: TimeAmount) {
+        public init(institution: String, bankTimeout: TimeAmount, completion: CompletionAdvices.Configuration = .init()) {
             self.institution = institution
             self.bankTimeout = bankTimeout
+            self.completion = completion
         }
     }
 
@@ -46,6 +49,8 @@ public final class PaymentSwitch: Sendable {
     public let settlement: SettlementLedger
     public let duplicates: DuplicateDetector
     public let reversals: ReversalQueue
+    /// Tells the banks which transactions completed, so the coins those brought in become spendable.
+    public let completions: CompletionAdvices
     let gateway: any BankGateway
     let sink: any OwnerChangeSink
     let registrar: (any WalletRegistrar)?
@@ -91,6 +96,10 @@ public final class PaymentSwitch: Sendable {
         self.dcFormat = dcFormat
         // Transaction ids stay unique across restarts: they start with the start time in seconds.
         self.transactionPrefix = "T" + String(UTCClock.nowNanoseconds() / 1_000_000_000) + "-"
+        self.completions = CompletionAdvices(
+            configuration: configuration.completion, gateway: gateway, institution: configuration.institution, dcFormat: dcFormat,
+            logger: logger
+        )
     }
 
     public var statistics: Statistics { self.stats.withLock { $0 } }
@@ -243,6 +252,8 @@ public final class PaymentSwitch: Sendable {
                     switch stored {
                     case .success:
                         self.settlement.recordApproval(payerBank: payerBank.id, payeeBank: payeeBank.id, amount: payment.amount)
+                        // Only now may the coins this transaction brought in (change, the payee's coins) be spent.
+                        self.completions.complete(txn, banks: payerBank.id == payeeBank.id ? [payerBank.id] : [payerBank.id, payeeBank.id])
                         self.stats.withLock { $0.records += records.count }
                         self.metrics.records.increment(by: records.count)
                         promise.succeed(self.approve(request, flow: payment.flow, txn: txn, movement: movement, authorization: authorization))

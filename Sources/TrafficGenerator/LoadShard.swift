@@ -177,6 +177,7 @@ final class LoadShard {
     // MARK: Sending
 
     private func sendOne(intended: UInt64) {
+        self.model.clock = NIODeadline.now().uptimeNanoseconds
         let flow = self.flows[self.random.below(self.flows.count)]
         var authorization: PayerAuthorization?
         var plan: PlannedTransaction?
@@ -269,6 +270,7 @@ final class LoadShard {
         result: Result<ISO8583Message, any Error>
     ) {
         let now = NIODeadline.now().uptimeNanoseconds
+        self.model.clock = now
         self.inFlight &-= 1
         switch result {
         case .success(let response):

@@ -28,6 +28,10 @@ public struct WorkloadModel: Sendable {
         public var allowDeclines: Bool
         /// How many random payers to try before giving up on a flow.
         public var attempts: Int
+        /// How long after a transaction's answer the coins it brought in stay on hold, nanoseconds. A bank keeps
+        /// change and received coins pending until the switch's completion advice arrives (a few milliseconds after
+        /// the approval); the model neither spends received money nor pays again from a wallet sooner than this.
+        public var holdNanoseconds: UInt64
 
         /// Creates options; the defaults make 1.00–50.00 payments and 10.00–500.00 exchanges.
         public init(
@@ -35,13 +39,15 @@ public struct WorkloadModel: Sendable {
             exchangeAmount: ClosedRange<Int64> = 1_000...50_000,
             merchantRedeemLimit: Int64 = 500_000,
             allowDeclines: Bool = false,
-            attempts: Int = 8
+            attempts: Int = 8,
+            holdNanoseconds: UInt64 = 100_000_000
         ) {
             self.paymentAmount = paymentAmount
             self.exchangeAmount = exchangeAmount
             self.merchantRedeemLimit = merchantRedeemLimit
             self.allowDeclines = allowDeclines
             self.attempts = attempts
+            self.holdNanoseconds = holdNanoseconds
         }
     }
 
@@ -78,6 +84,15 @@ public struct WorkloadModel: Sendable {
         public var isMerchant: Bool
         /// The offline counter the wallet reports on NFC payments (DE 124.08); increases with each one.
         public var offlineCounter: UInt32
+        /// The wallet does not pay before this time (``WorkloadModel/clock``): it has a payment in flight
+        /// (`UInt64.max`), or its last one's change may still be pending at the bank.
+        public var busyUntil: UInt64 = 0
+        /// Money received and still on hold at the bank, minor units; it joins ``available`` at ``incomingReady``.
+        public var incoming: Int64 = 0
+        public var incomingReady: UInt64 = 0
+
+        /// What the wallet holds and is not reserved, on hold included.
+        public var balance: Int64 { self.available + self.incoming }
     }
 
     /// What became of a transaction.
@@ -104,6 +119,9 @@ public struct WorkloadModel: Sendable {
     public private(set) var substitutions: [Flow: Int] = [:]
     /// Minor units reserved by transactions whose outcome is unknown (timeouts): possibly spent.
     public private(set) var uncertain: Int64 = 0
+    /// The time now, nanoseconds on any monotonic clock (the generator sets it before planning and settling): holds
+    /// end by it.
+    public var clock: UInt64 = 0
 
     private var bankIndex: [String: Int]
 
@@ -155,7 +173,35 @@ public struct WorkloadModel: Sendable {
     }
 
     /// Sum of what the model believes is available in wallets (customers, merchants, opened), minor units.
-    public var walletTotal: Int64 { self.wallets.reduce(0) { $0 + $1.available } }
+    public var walletTotal: Int64 { self.wallets.reduce(0) { $0 + $1.balance } }
+
+    /// What `wallet` may pay now: `nil` while it is busy (see ``WalletState/busyUntil``); money whose hold has
+    /// ended joins what is available.
+    mutating func spendable(_ wallet: Int) -> Int64? {
+        if self.options.allowDeclines { return self.wallets[wallet].balance }
+        guard self.clock >= self.wallets[wallet].busyUntil else { return nil }
+        if self.wallets[wallet].incoming > 0, self.clock >= self.wallets[wallet].incomingReady {
+            self.wallets[wallet].available += self.wallets[wallet].incoming
+            self.wallets[wallet].incoming = 0
+        }
+        return self.wallets[wallet].available
+    }
+
+    /// Reserves `amount` of `wallet` for a payment now in flight.
+    mutating func reserve(_ wallet: Int, _ amount: Int64) {
+        self.wallets[wallet].available -= amount
+        self.wallets[wallet].busyUntil = .max
+    }
+
+    /// Money received by `wallet`: on hold until the bank has it released.
+    mutating func receive(_ wallet: Int, _ amount: Int64) {
+        if self.wallets[wallet].incoming > 0, self.clock >= self.wallets[wallet].incomingReady {
+            self.wallets[wallet].available += self.wallets[wallet].incoming
+            self.wallets[wallet].incoming = 0
+        }
+        self.wallets[wallet].incoming += amount
+        self.wallets[wallet].incomingReady = self.clock &+ self.options.holdNanoseconds
+    }
 
     // MARK: Planning
 
@@ -214,7 +260,8 @@ public struct WorkloadModel: Sendable {
                 if attempt % 2 == 0, !self.merchants.isEmpty {
                     payer = self.merchants[random.below(self.merchants.count)].wallet
                     c = random.below(self.customers.count)
-                    amount = min(self.wallets[payer].available, self.options.merchantRedeemLimit)
+                    guard let spendable = self.spendable(payer) else { continue }
+                    amount = min(spendable, self.options.merchantRedeemLimit)
                     if amount < self.options.exchangeAmount.lowerBound, !self.options.allowDeclines { continue }
                 } else {
                     c = random.below(self.customers.count)
@@ -225,8 +272,8 @@ public struct WorkloadModel: Sendable {
                     amount = max(amount, self.options.exchangeAmount.lowerBound)
                     return PlannedTransaction(flow: flow, amount: amount, customer: c, payerWallet: payer, bank: self.wallets[payer].bank, reserved: false)
                 }
-                guard self.wallets[payer].available >= amount else { continue }
-                self.wallets[payer].available -= amount
+                guard let spendable = self.spendable(payer), spendable >= amount else { continue }
+                self.reserve(payer, amount)
                 return PlannedTransaction(flow: flow, amount: amount, customer: c, payerWallet: payer, bank: self.wallets[payer].bank, reserved: true)
             }
             return nil
@@ -241,8 +288,8 @@ public struct WorkloadModel: Sendable {
                 if self.options.allowDeclines {
                     return PlannedTransaction(flow: flow, amount: amount, payerWallet: payer, payeeWallet: payee, merchant: m, bank: self.wallets[payer].bank, reserved: false)
                 }
-                guard self.wallets[payer].available >= amount else { continue }
-                self.wallets[payer].available -= amount
+                guard let spendable = self.spendable(payer), spendable >= amount else { continue }
+                self.reserve(payer, amount)
                 return PlannedTransaction(flow: flow, amount: amount, payerWallet: payer, payeeWallet: payee, merchant: m, bank: self.wallets[payer].bank, reserved: true)
             }
             return nil
@@ -258,14 +305,17 @@ public struct WorkloadModel: Sendable {
         if self.options.allowDeclines {
             return PlannedTransaction(flow: flow, amount: amount, payerWallet: payer, payeeWallet: payee, merchant: m, bank: self.wallets[payer].bank, reserved: false)
         }
-        guard self.wallets[payer].available >= amount else { return nil }
-        self.wallets[payer].available -= amount
+        guard let spendable = self.spendable(payer), spendable >= amount else { return nil }
+        self.reserve(payer, amount)
         return PlannedTransaction(flow: flow, amount: amount, payerWallet: payer, payeeWallet: payee, merchant: m, bank: self.wallets[payer].bank, reserved: true)
     }
 
-    /// Whether `payer` holds `amount` (always, when declines are allowed).
+    /// Whether `payer` may pay `amount` now (always, when declines are allowed).
     public func canPay(_ payer: Int, _ amount: Int64) -> Bool {
-        self.options.allowDeclines || self.wallets[payer].available >= amount
+        if self.options.allowDeclines { return true }
+        let wallet = self.wallets[payer]
+        guard self.clock >= wallet.busyUntil else { return false }
+        return wallet.available + (self.clock >= wallet.incomingReady ? wallet.incoming : 0) >= amount
     }
 
     private func transferInPayee(random: inout LoadRandom) -> Int {
@@ -294,6 +344,10 @@ public struct WorkloadModel: Sendable {
 
     /// Applies the outcome of a planned transaction.
     public mutating func settle(_ plan: PlannedTransaction, outcome: Outcome) {
+        // Whatever the outcome, the payer's change (or the coins a reversal gives back) may be pending for a while.
+        if plan.payerWallet >= 0, plan.flow != .transferIn {
+            self.wallets[plan.payerWallet].busyUntil = self.clock &+ self.options.holdNanoseconds
+        }
         switch outcome {
         case .approved(let newWallet):
             self.approve(plan, newWallet: newWallet)
@@ -317,7 +371,7 @@ public struct WorkloadModel: Sendable {
                 self.customers[plan.customer].accountAvailable -= plan.amount
                 self.treasuryAvailable[plan.bank] -= plan.amount
             }
-            self.wallets[plan.payeeWallet].available += plan.amount
+            self.receive(plan.payeeWallet, plan.amount)
         case .redeem:
             if !plan.reserved { self.wallets[plan.payerWallet].available -= plan.amount }
             let c = plan.customer
@@ -325,7 +379,7 @@ public struct WorkloadModel: Sendable {
             self.treasuryAvailable[self.customers[c].bank] += plan.amount
         case .nfc, .qrBSC, .qrCSB, .inApp:
             if !plan.reserved { self.wallets[plan.payerWallet].available -= plan.amount }
-            self.wallets[plan.payeeWallet].available += plan.amount
+            self.receive(plan.payeeWallet, plan.amount)
         }
     }
 

@@ -89,6 +89,10 @@ struct BankBooksPropertyTests {
                     #expect(banks[q].handle(credit(coins)).answer.responseCode == .approved)
                 }
                 if fate == .completed {
+                    // The switch tells both banks; the coins the legs brought in become spendable.
+                    for bank in Set([p, q]) {
+                        #expect(banks[bank].handle(BankFixtures.completion([txn], stan: stan + 2)).answer == .acknowledged)
+                    }
                     approved += 1
                 } else {
                     let creditReversal = banks[q].handle(BankFixtures.reversal(txn: txn + "/C", amount: amount, stan: stan + 2)).answer.responseCode
@@ -97,6 +101,10 @@ struct BankBooksPropertyTests {
                     #expect(debitReversal == .approved)
                     reversedTransactions += 1
                 }
+            }
+            if fate != .completed {
+                // A transaction that did not complete leaves nothing pending anywhere.
+                #expect(banks[p].pendingCoins(ofTransaction: txn) == 0 && banks[q].pendingCoins(ofTransaction: txn) == 0)
             }
             for bank in banks {
                 let problems = bank.verify()

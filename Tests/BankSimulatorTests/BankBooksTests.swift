@@ -61,14 +61,49 @@ struct BankBooksTests {
         _ = try BankFixtures.wire(response)
     }
 
-    @Test func changeCoinsAreSpentLikeAnyOther() {
+    @Test func changeCoinsArePendingUntilTheSwitchCompletesTheTransaction() {
         var books = self.books()
         _ = books.handle(BankFixtures.walletDebit(txn: "T3", amount: 2500, payer: alice.wallet.address, payee: merchant.wallet.address))
-        let outcome = books.handle(BankFixtures.walletDebit(txn: "T4", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address))
-        guard case .debited(let record) = outcome.answer else { Issue.record("expected a debit"); return }
+        #expect(books.value(ofWallet: alice.wallet.address) == 500)
+        #expect(books.spendableValue(ofWallet: alice.wallet.address) == 0)
+        #expect(books.pendingCoins == [alice.wallet.address: ["NT3-1"]])
+        // Funds on hold: the change cannot be spent yet.
+        #expect(books.handle(BankFixtures.walletDebit(txn: "T4", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address)).answer == .declined(.insufficientFunds))
+
+        let completion = books.handle(BankFixtures.completion(["T3"]))
+        #expect(completion.answer == .acknowledged)
+        #expect(completion.effect == .completed(["T3"]))
+        #expect(books.pendingValue == 0)
+        // A repeated advice changes nothing and is still acknowledged.
+        let again = books.handle(BankFixtures.completion(["T3", "UNKNOWN"], stan: 6))
+        #expect(again.answer == .acknowledged && again.effect == nil && again.isRepeat)
+
+        let outcome = books.handle(BankFixtures.walletDebit(txn: "T5", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address))
+        guard case .debited(let record) = outcome.answer else { Issue.record("expected a debit, got \(outcome.answer)"); return }
         #expect(record.spent == [.init(id: "NT3-1", value: 500, role: .transferred)])
         #expect(books.value(ofWallet: alice.wallet.address) == 0)
         #expect(books.verify() == [])
+    }
+
+    @Test func completionAdviceIsAnsweredWithItsResponse() throws {
+        var books = self.books()
+        _ = books.handle(BankFixtures.credit(txn: "Q1", amount: 700, coins: "QX-1:700", wallet: bob.wallet.address))
+        #expect(books.spendableValue(ofWallet: bob.wallet.address) == books.value(ofWallet: bob.wallet.address)! - 700)
+        let request = BankFixtures.completion(["Q1"])
+        let outcome = books.handle(request)
+        #expect(outcome.effect == .completed(["Q1"]))
+        #expect(books.spendableValue(ofWallet: bob.wallet.address) == books.value(ofWallet: bob.wallet.address))
+        let response = outcome.answer.response(to: request, institution: books.institution)
+        #expect(response.mti.description == "0630")
+        #expect(response.responseCode == "00")
+        #expect(response.stan == request.stan)
+        _ = try BankFixtures.wire(response)
+        // No list, or a malformed id: format error, nothing changes.
+        var empty = request
+        empty[124] = nil
+        #expect(books.handle(empty).answer == .declined(.formatError))
+        let malformed = BankFixtures.completion(["Q|1"])
+        #expect(books.handle(malformed).answer == .declined(.formatError))
     }
 
     @Test func transferInDebitsTheAccountAndPaysFromTheTreasury() {
@@ -308,10 +343,35 @@ struct BankBooksTests {
         #expect(books.verify() == [])
     }
 
-    @Test func reversalAfterTheChangeWasSpentGivesThePayeeCoinsBack() {
+    @Test func reversalIsExactBecauseTheChangeCannotBeSpentBeforeIt() {
         var books = self.books()
-        // V4 leaves change NV4-1 (700); V5 spends it (and more); then V4's credit fails and V4 is reversed.
+        let seeded = books
+        // V4 leaves change NV4-1 (700), pending; V5 pays from Alice's last whole coin, not from the change.
         _ = books.handle(BankFixtures.walletDebit(txn: "V4", amount: 1300, payer: alice.wallet.address, payee: merchant.wallet.address))
+        #expect(books.handle(BankFixtures.walletDebit(txn: "V5x", amount: 1500, payer: alice.wallet.address, payee: merchant.wallet.address)).answer == .declined(.insufficientFunds))
+        let v5 = books.handle(BankFixtures.walletDebit(txn: "V5", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address))
+        guard case .debited(let record) = v5.answer else { Issue.record("expected a debit, got \(v5.answer)"); return }
+        #expect(!record.spent.contains { $0.id == "NV4-1" })
+        #expect(books.owner(ofCoin: "NV4-1") == alice.wallet.address)
+        // V4's credit fails: the reversal gives back exactly what V4 took.
+        let outcome = books.handle(BankFixtures.reversal(txn: "V4", amount: 1300))
+        #expect(outcome.effect == .reversed(.init(transactionID: "V4", date: .init("0315")!, debit: .exact, credit: false)))
+        #expect(books.owner(ofCoin: "NV4-1") == nil)
+        #expect(books.owner(ofCoin: alice.coins[0].id) == alice.wallet.address)
+        #expect(books.owner(ofCoin: alice.coins[1].id) == alice.wallet.address)
+        #expect(books.value(ofWallet: alice.wallet.address) == seeded.value(ofWallet: alice.wallet.address)! - 500)
+        #expect(books.pendingValue == 500)  // V5's change, until V5 completes
+        // A completion for the reversed V4 releases nothing.
+        #expect(books.handle(BankFixtures.completion(["V4"])).effect == nil)
+        #expect(books.verify() == [])
+    }
+
+    @Test func reversalAfterTheChangeWasSpentGivesThePayeeCoinsBack() {
+        // Journals written before pending coins existed can hold this case: the change was spent, then the debit
+        // that made it was reversed. Replaying them keeps working.
+        var books = self.books()
+        _ = books.handle(BankFixtures.walletDebit(txn: "V4", amount: 1300, payer: alice.wallet.address, payee: merchant.wallet.address))
+        _ = books.handle(BankFixtures.completion(["V4"]))
         _ = books.handle(BankFixtures.walletDebit(txn: "V5", amount: 1500, payer: alice.wallet.address, payee: merchant.wallet.address))
         #expect(books.owner(ofCoin: "NV4-1") == nil)
         let valueBefore = books.value(ofWallet: alice.wallet.address)!
@@ -340,8 +400,11 @@ struct BankBooksTests {
     @Test func reversalOfACreditWhoseCoinsMovedOnIsRefused() {
         var books = self.books()
         _ = books.handle(BankFixtures.credit(txn: "V7", amount: 1000, coins: "Z-1:1000", wallet: bob.wallet.address))
-        // Bob spends everything, Z-1 included.
-        _ = books.handle(BankFixtures.walletDebit(txn: "V8", amount: 4000, payer: bob.wallet.address, payee: merchant.wallet.address))
+        // Before V7 completes, Bob cannot spend Z-1, and a reversal can always take it back.
+        #expect(books.handle(BankFixtures.walletDebit(txn: "V8", amount: 4000, payer: bob.wallet.address, payee: merchant.wallet.address)).answer == .declined(.insufficientFunds))
+        // Once completed (which the switch says only of approved transactions), Bob spends everything, Z-1 included.
+        _ = books.handle(BankFixtures.completion(["V7"]))
+        _ = books.handle(BankFixtures.walletDebit(txn: "V8b", amount: 4000, payer: bob.wallet.address, payee: merchant.wallet.address))
         let before = books
         #expect(books.handle(BankFixtures.reversal(txn: "V7/C", amount: 1000)).answer == .declined(.invalidTransaction))
         #expect(books == before)
@@ -395,6 +458,7 @@ struct BankBooksTests {
 
         // The new wallet takes part in payments.
         #expect(books.handle(BankFixtures.credit(txn: "O1", amount: 500, coins: "W-1:500", wallet: opened.address)).answer.responseCode == .approved)
+        _ = books.handle(BankFixtures.completion(["O1"]))
         #expect(books.handle(BankFixtures.walletDebit(txn: "O2", amount: 200, payer: opened.address, payee: merchant.wallet.address)).answer.responseCode == .approved)
         #expect(books.verify() == [])
     }

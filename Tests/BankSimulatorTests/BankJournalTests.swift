@@ -32,6 +32,7 @@ struct BankJournalTests {
             BankFixtures.reversal(txn: "J4/C", amount: 400, stan: 8),
             BankFixtures.openAccount(account: c[5].account, stan: 9),
             BankFixtures.walletDebit(txn: "J1", amount: 1300, payer: c[0].wallet.address, payee: m[0].wallet.address, stan: 10),
+            BankFixtures.completion(["J1", "J3", "J6", "NOPE"], stan: 12),
             BankFixtures.walletDebit(txn: "J7", amount: 100, payer: c[0].wallet.address, payee: m[0].wallet.address, stan: 11),
         ]
     }
@@ -42,7 +43,7 @@ struct BankJournalTests {
         for request in self.legs() {
             if let effect = books.handle(request).effect { effects.append(effect) }
         }
-        #expect(effects.count == 10)
+        #expect(effects.count == 11)
         var replayed = BankBooks(seed: self.seed)
         for effect in effects {
             let line = effect.journalPayload
@@ -65,10 +66,10 @@ struct BankJournalTests {
             let response = try await crashed.process(request, on: loop).get()
             codes.append(response?.responseCode ?? "none")
         }
-        #expect(codes == ["00", "00", "00", "00", "51", "00", "00", "00", "00", "00", "00"])
+        #expect(codes == ["00", "00", "00", "00", "51", "00", "00", "00", "00", "00", "00", "00"])
         let before = crashed.books
         #expect(before.verify() == [])
-        #expect(crashed.journal?.statistics.entries == 10)
+        #expect(crashed.journal?.statistics.entries == 11)
         // The process dies: no shutdown, no close. Everything answered was synced.
         let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
         let after = recovered.books
@@ -76,7 +77,7 @@ struct BankJournalTests {
         #expect(after.verify() == [])
         #expect(after.coinValueHeld == before.coinValueHeld)
         #expect(after.openedWallets.count == 1)
-        #expect(recovered.journal?.statistics.recoveredEntries == 10)
+        #expect(recovered.journal?.statistics.recoveredEntries == 11)
 
         // Idempotency survives the crash: the repeated debit gets its original answer, the reversal is still done.
         let repeated = try await recovered.process(self.legs()[0], on: loop).get()
@@ -95,7 +96,7 @@ struct BankJournalTests {
             _ = try await crashed.process(request, on: loop).get()
         }
         #expect(crashed.journal?.statistics.syncs == 0)
-        #expect(crashed.journal?.statistics.entries == 10)
+        #expect(crashed.journal?.statistics.entries == 11)
         // The bank process dies; the kernel still has every line it was given.
         let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
         #expect(recovered.books == crashed.books)
@@ -164,12 +165,14 @@ struct BankJournalTests {
     @Test func concurrentAppendsShareSyncs() async throws {
         let path = BankFixtures.temporaryPath("group.journal")
         let group = MultiThreadedEventLoopGroup.singleton
-        let processor = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
-        let merchant = self.seed.merchants[0].wallet.address
-        // 200 debits in flight at once, from 10 wallets; each answer waits for its line to be synced.
+        let seed = SeedData(bank: BankFixtures.bank(customers: 200))
+        let processor = try BankProcessor.open(bank: seed.bank, seed: seed, journalPath: path, logger: self.logs.logger())
+        let merchant = seed.merchants[0].wallet.address
+        // 200 debits in flight at once, one per wallet (change is pending until its transaction completes); each
+        // answer waits for its line to be synced.
         var futures: [EventLoopFuture<ISO8583Message?>] = []
         for i in 0..<200 {
-            let payer = self.seed.customers[i % 10].wallet.address
+            let payer = seed.customers[i].wallet.address
             futures.append(processor.process(BankFixtures.walletDebit(txn: "G\(i)", amount: 10, payer: payer, payee: merchant, stan: i), on: group.any()))
         }
         var approved = 0
@@ -180,7 +183,7 @@ struct BankJournalTests {
         #expect(statistics.syncs >= 1 && statistics.syncs <= 200)
         let books = processor.books
         try await processor.close()
-        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        let recovered = try BankProcessor.open(bank: seed.bank, seed: seed, journalPath: path, logger: self.logs.logger())
         #expect(recovered.books == books)
         #expect(recovered.books.valueSentOut == 2000)
         try await recovered.close()

@@ -9,13 +9,13 @@ import Testing
 
 @Suite("Simulated bank under load over loopback TCP")
 struct SimulatedBankLoadTests {
-    /// Two connections with 200 legs in flight each, mixed debits, credits and reversals, through the journal: every
-    /// leg is answered, none twice, and the books balance afterwards.
+    /// Two connections with 200 legs in flight each, mixed debits, credits, completions and reversals, through the
+    /// journal: every leg is answered, none twice, and the books balance afterwards.
     @Test func manyLegsInFlightOnSeveralConnections() async throws {
-        let seed = BankFixtures.seedA
+        let seed = SeedData(bank: BankFixtures.bank(customers: 1000))
         let path = BankFixtures.temporaryPath("load.journal")
         let total = 4000
-        try await withBankAndLink(journalPath: path) { bank, link in
+        try await withBankAndLink(journalPath: path, seed: seed) { bank, link in
             let second = ISO8583Link(
                 configuration: .init(host: "127.0.0.1", port: bank.port, name: "switch-2"),
                 codec: ISO8583LinkCodec(spec: BankFixtures.spec),
@@ -29,7 +29,7 @@ struct SimulatedBankLoadTests {
             let codes = NIOLockedValueBox<[String: Int]>([:])
             // Debits answered and not yet reversed: a reversal names one of them, so it never overtakes its debit.
             let reversible = NIOLockedValueBox<[(txn: String, amount: Int64)]>([])
-            let sent = NIOLockedValueBox<(debits: Int, reversals: Int)>((0, 0))
+            let sent = NIOLockedValueBox<(debits: Int, reversals: Int, completions: Int)>((0, 0, 0))
 
             @Sendable func request(_ n: Int) -> (ISO8583Message, debit: (txn: String, amount: Int64)?) {
                 let customer = seed.customers[n % seed.customers.count]
@@ -37,6 +37,10 @@ struct SimulatedBankLoadTests {
                 if n % 4 == 3, let target = reversible.withLockedValue({ $0.popLast() }) {
                     sent.withLockedValue { $0.reversals += 1 }
                     return (BankFixtures.reversal(txn: target.txn, amount: target.amount, stan: n), nil)
+                }
+                if n % 8 == 1, let target = reversible.withLockedValue({ $0.popLast() }) {
+                    sent.withLockedValue { $0.completions += 1 }
+                    return (BankFixtures.completion([target.txn], stan: n), nil)
                 }
                 if n % 4 == 2 {
                     return (BankFixtures.credit(txn: "L\(n)", amount: 5, coins: "X\(n):5", wallet: customer.wallet.address, stan: n), nil)
@@ -75,6 +79,8 @@ struct SimulatedBankLoadTests {
             #expect(counts.reversals > total / 8)
             #expect(books.totals(for: .init("0315")!).debits == Int64(counts.debits))
             #expect(books.totals(for: .init("0315")!).debitReversals == Int64(counts.reversals))
+            #expect(counts.completions > total / 16)
+            #expect(bank.statistics.completions == counts.completions)
             #expect(bank.statistics.legs == total)
             #expect(bank.processor.journal?.statistics.entries == total)
         }

@@ -12,14 +12,15 @@ func withBankAndLink(
     thinkTime: TimeAmount = .zero,
     faults: FaultInjection = .none,
     journalPath: String? = nil,
+    seed: SeedData = BankFixtures.seedA,
     logs: InMemoryLogs = InMemoryLogs(),
     _ body: (SimulatedBank, ISO8583Link<ISO8583LinkCodec>) async throws -> Void
 ) async throws {
     let group = MultiThreadedEventLoopGroup.singleton
     let configuration = SimulatedBank.Configuration(
-        bank: BankFixtures.seedA.bank, host: "127.0.0.1", port: 0, journalPath: .some(journalPath), thinkTime: thinkTime, faults: faults
+        bank: seed.bank, host: "127.0.0.1", port: 0, journalPath: .some(journalPath), thinkTime: thinkTime, faults: faults
     )
-    let bank = try await SimulatedBank.start(configuration: configuration, seed: BankFixtures.seedA, eventLoopGroup: group, logger: logs.logger("bank"))
+    let bank = try await SimulatedBank.start(configuration: configuration, seed: seed, eventLoopGroup: group, logger: logs.logger("bank"))
     let link = ISO8583Link(
         configuration: .init(host: "127.0.0.1", port: bank.port, name: "switch", requestTimeout: .seconds(10)),
         codec: ISO8583LinkCodec(spec: BankFixtures.spec),
@@ -127,15 +128,16 @@ struct SimulatedBankTests {
         let merchant = self.seed.merchants[1].wallet.address
         try await withBankAndLink(thinkTime: .milliseconds(5)) { bank, link in
             var futures: [EventLoopFuture<ISO8583Message>] = []
-            for i in 0..<50 {
+            // Whole coins (3 of 1000 per customer): no change, so nothing waits for a completion advice.
+            for i in 0..<30 {
                 let payer = self.seed.customers[i % 10].wallet.address
-                futures.append(link.send(BankFixtures.walletDebit(txn: "K\(i)", amount: 100, payer: payer, payee: merchant, stan: 100 + i)))
+                futures.append(link.send(BankFixtures.walletDebit(txn: "K\(i)", amount: 1000, payer: payer, payee: merchant, stan: 100 + i)))
             }
             for future in futures {
                 let answer = try await future.get()
                 #expect(answer.responseCode == "00")
             }
-            #expect(bank.books.valueSentOut == 5000)
+            #expect(bank.books.valueSentOut == 30_000)
             #expect(bank.books.verify() == [])
         }
     }
@@ -181,13 +183,22 @@ struct SimulatedBankTests {
         let merchant = self.seed.merchants[0].wallet.address
         var books: BankBooks?
         try await withBankAndLink(journalPath: path) { bank, link in
+            // Each debit leaves change, which the next may spend once the switch has completed the transaction.
             for i in 0..<20 {
                 let answer = try await link.send(BankFixtures.walletDebit(txn: "P\(i)", amount: 50 + Int64(i), payer: alice.wallet.address, payee: merchant, stan: i + 1)).get()
                 #expect(answer.responseCode == "00")
+                if i < 19 {
+                    let completed = try await link.send(BankFixtures.completion(["P\(i)"], stan: 100 + i)).get()
+                    #expect(completed.responseCode == "00" && completed.mti.description == "0630")
+                }
             }
-            _ = try await link.send(BankFixtures.reversal(txn: "P3", amount: 53, stan: 30)).get()
+            // P19 did not complete: its change is pending, and its reversal gives back exactly what it took.
+            #expect(bank.books.pendingCoins(ofTransaction: "P19") == 1)
+            let reversal = try await link.send(BankFixtures.reversal(txn: "P19", amount: 69, stan: 30)).get()
+            #expect(reversal.responseCode == "00")
             books = bank.books
-            #expect(bank.processor.journal?.statistics.entries == 21)
+            #expect(books?.pendingValue == 0)
+            #expect(bank.processor.journal?.statistics.entries == 40)
         }
         try await withBankAndLink(journalPath: path) { bank, link in
             #expect(bank.books == books)

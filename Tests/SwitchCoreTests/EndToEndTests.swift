@@ -208,6 +208,44 @@ struct EndToEndTests {
         try await net.stop()
     }
 
+    /// The overload defect found by the 5,000 TPS demo: a payer spent the change of a transaction whose credit leg
+    /// then failed, and the reversal could not give back what it took. The change is now pending until the switch
+    /// completes the transaction, so the second payment cannot use it, and the reversal is exact.
+    @Test func changeCannotBeSpentBeforeItsTransactionCompletes() async throws {
+        let net = try await TestNetwork.start(bankCount: 2, bankTimeout: .milliseconds(300))
+        var requests = Requests(spec: net.spec)
+        let a = net.seeds["BANK0"]!, b = net.seeds["BANK1"]!
+        let alice = a.customers[0].wallet.address, bob = a.customers[1].wallet.address
+        // Alice holds 4 coins of 5,000. 7,000 takes one whole coin and 2,000 of the next: 3,000 of change, pending.
+        net.banks["BANK1"]!.setFaults(FaultInjection(delayMilliseconds: 800))
+        let first = requests.payment(.nfc, from: alice, to: b.merchants[0].wallet.address, amount: 7_000)
+        let firstAnswer = Task { try await net.send(first) }
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(net.banks["BANK0"]!.books.spendableValue(ofWallet: alice) == 10_000)
+        #expect(net.banks["BANK0"]!.books.value(ofWallet: alice) == 13_000)
+        // 12,000 would need the change: funds on hold.
+        let second = try await net.send(requests.payment(.inApp, from: alice, to: a.merchants[0].wallet.address, amount: 12_000))
+        #expect(second.responseCode == "51")
+        #expect(try await firstAnswer.value.responseCode == "68")
+        net.banks["BANK1"]!.setFaults(.none)
+        try await Task.sleep(for: .milliseconds(900))
+        let invariants = try await net.invariants()
+        #expect(invariants.holds, "\(invariants)")
+        #expect(net.banks["BANK0"]!.books.value(ofWallet: alice) == 20_000)
+
+        // A transaction that completes: the switch's completion advice makes Bob's change spendable.
+        let third = try await net.send(requests.payment(.nfc, from: bob, to: a.merchants[1].wallet.address, amount: 7_000))
+        #expect(third.responseCode == "00")
+        try await net.settle()
+        #expect(net.banks["BANK0"]!.books.pendingValue == 0)
+        #expect(net.switchServer.paymentSwitch.completions.statistics.acknowledged >= 1)
+        let fourth = try await net.send(requests.payment(.nfc, from: bob, to: a.merchants[1].wallet.address, amount: 12_000))
+        #expect(fourth.responseCode == "00")
+        let after = try await net.invariants()
+        #expect(after.holds, "\(after)")
+        try await net.stop()
+    }
+
     @Test func reconciliationTotalsPerBank() async throws {
         let net = try await TestNetwork.start(bankCount: 2)
         var requests = Requests(spec: net.spec)

@@ -88,7 +88,7 @@ struct LoadGeneratorTests {
             // Approvals moved the model's money: merchants now hold some.
             let models = try await generator.workloadModels()
             #expect(models.count == 2)
-            #expect(models.flatMap(\.wallets).filter(\.isMerchant).contains { $0.available > 0 })
+            #expect(models.flatMap(\.wallets).filter(\.isMerchant).contains { $0.balance > 0 })
         }
     }
 

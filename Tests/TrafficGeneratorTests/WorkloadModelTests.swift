@@ -55,6 +55,8 @@ struct WorkloadModelTests {
         var approvals = 0
         var newWallets = 0
         for step in 0..<30_000 {
+            // A millisecond a step: holds (100 ms) end as the run goes on.
+            model.clock += 1_000_000
             if pending.count < 64 {
                 pending.append(model.plan(flows[random.below(flows.count)], random: &random))
             }
@@ -93,7 +95,7 @@ struct WorkloadModelTests {
         #expect(!model.substitutions.isEmpty)
         // What the model believes a wallet holds never exceeds what it holds.
         for (i, wallet) in model.wallets.enumerated() {
-            #expect(wallet.available <= ledger.wallets[i, default: 0])
+            #expect(wallet.balance <= ledger.wallets[i, default: 0])
         }
     }
 
@@ -120,12 +122,37 @@ struct WorkloadModelTests {
         var random = LoadRandom(seed: 5)
         let plan = try #require(model.tryPlan(.qrCSB, random: &random))
         let payerBefore = model.wallets[plan.payerWallet].available + plan.amount
-        let payeeBefore = model.wallets[plan.payeeWallet].available
+        let payeeBefore = model.wallets[plan.payeeWallet].balance
         model.settle(plan, outcome: .approved(newWallet: nil))
         #expect(model.wallets[plan.payerWallet].available == payerBefore - plan.amount)
-        #expect(model.wallets[plan.payeeWallet].available == payeeBefore + plan.amount)
+        #expect(model.wallets[plan.payeeWallet].balance == payeeBefore + plan.amount)
         #expect(model.wallets[plan.payeeWallet].isMerchant)
         #expect(Self.network.banks.map(\.institution).contains(model.institutions[plan.bank]))
+    }
+
+    @Test("money received and a payer's change are on hold until the bank has released them")
+    func holdsFollowTheBanksPendingCoins() throws {
+        var model = WorkloadModel(seeds: Self.seedData, options: .init(holdNanoseconds: 50_000_000))
+        var random = LoadRandom(seed: 5)
+        model.clock = 1_000_000_000
+        let plan = try #require(model.tryPlan(.nfc, random: &random))
+        // In flight: the payer does not pay again.
+        #expect(!model.canPay(plan.payerWallet, 1))
+        model.clock += 5_000_000
+        model.settle(plan, outcome: .approved(newWallet: nil))
+        let payer = model.wallets[plan.payerWallet]
+        let payee = model.wallets[plan.payeeWallet]
+        // Answered: the payer's change and the payee's takings are pending at their banks for the hold.
+        #expect(!model.canPay(plan.payerWallet, 1))
+        #expect(payee.incoming >= plan.amount)
+        #expect(!model.canPay(plan.payeeWallet, payee.available + 1))
+        model.clock += 50_000_000
+        #expect(model.canPay(plan.payerWallet, payer.available))
+        #expect(!model.canPay(plan.payerWallet, payer.available + 1))
+        #expect(model.canPay(plan.payeeWallet, payee.available + payee.incoming))
+        // A planned redeem by the merchant now spends its takings.
+        #expect(model.spendable(plan.payeeWallet) == payee.available + payee.incoming)
+        #expect(model.wallets[plan.payeeWallet].incoming == 0)
     }
 
     @Test("amounts stay in the configured ranges")
@@ -134,6 +161,7 @@ struct WorkloadModelTests {
         var random = LoadRandom(seed: 11)
         for flow in Flow.allCases {
             for _ in 0..<200 {
+                model.clock += 200_000_000  // past every hold
                 guard let plan = model.tryPlan(flow, random: &random) else { continue }
                 switch flow {
                 case .accountOpen: #expect(plan.amount == 0)
@@ -152,6 +180,7 @@ struct WorkloadModelTests {
         var random = LoadRandom(seed: 3)
         var pairs: Set<[Int]> = []
         for _ in 0..<400 {
+            model.clock += 200_000_000  // past every hold
             let plan = model.plan(.nfc, random: &random)
             pairs.insert([model.wallets[plan.payerWallet].bank, model.wallets[plan.payeeWallet].bank])
             model.settle(plan, outcome: .declined)
@@ -181,7 +210,7 @@ struct WorkloadModelTests {
             model.settle(plan, outcome: .declined)
         }
         #expect(received)
-        #expect(model.wallets[index].available > 0)
+        #expect(model.wallets[index].balance > 0)
     }
 
     @Test("with --allow-declines the model asks for more than is there")

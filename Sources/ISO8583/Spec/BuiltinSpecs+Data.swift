@@ -164,6 +164,12 @@ extension BuiltinSpecs {
             "description": "Institution code of the payee's bank, the bank the switch routes the payee leg to.",
             "class": "n",
             "length": 11
+          },
+          "15": {
+            "name": "Completed transactions",
+            "description": "Transaction ids (124.05 of the debit leg) separated by ';': in a completion advice (0620), the transactions whose owner-change records are durable in the registration center, so that the coins they brought in (change, credited coins) become spendable.",
+            "class": "ans",
+            "length": 999
           }
         }
       }
@@ -449,6 +455,51 @@ extension BuiltinSpecs {
         "97",
         "124"
       ]
+    },
+    {
+      "mti": "0620",
+      "name": "Completion advice",
+      "description": "Switch to bank: the transactions listed in 124.15 are complete (approved, owner-change records durable in the registration center). Until then the coins a leg brought in are pending at the bank; this makes them spendable. Repeated until acknowledged; idempotent.",
+      "flows": [
+        "transfer-in",
+        "redeem",
+        "nfc",
+        "qr-bsc",
+        "qr-csb",
+        "in-app"
+      ],
+      "mandatory": [
+        "7",
+        "11",
+        "33",
+        "124"
+      ],
+      "optional": [],
+      "conditions": {
+        "124": "carries 124.15, the completed transaction ids"
+      }
+    },
+    {
+      "mti": "0630",
+      "name": "Completion advice response",
+      "description": "The bank took the completion advice (DE 39 = 00) once its effect is durable in the bank's journal.",
+      "flows": [
+        "transfer-in",
+        "redeem",
+        "nfc",
+        "qr-bsc",
+        "qr-csb",
+        "in-app"
+      ],
+      "mandatory": [
+        "7",
+        "11",
+        "39"
+      ],
+      "optional": [
+        "33"
+      ],
+      "conditions": {}
     },
     {
       "mti": "0800",

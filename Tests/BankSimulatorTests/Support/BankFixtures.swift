@@ -95,6 +95,16 @@ enum BankFixtures {
         return message
     }
 
+    /// A completion advice (0620): the switch completed transactions `txns`.
+    static func completion(_ txns: [String], stan: Int = 5) -> ISO8583Message {
+        var message = ISO8583Message(mti: MTI(value: 620))
+        message[7] = "0315101500"
+        message[11] = ISO8583LinkCodec.digits(stan, width: 6)
+        message[33] = self.switchInstitution
+        message[124] = self.dc([("15", txns.joined(separator: ";"))])
+        return message
+    }
+
     /// An account opening (0100) for the customer whose account is `account`.
     static func openAccount(account: String, stan: Int = 4, txn: String? = nil) -> ISO8583Message {
         var message = self.common(.authorizationRequest, stan: stan)
