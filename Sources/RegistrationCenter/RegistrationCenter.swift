@@ -38,9 +38,11 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         /// In the batch's own transaction: coin state and alerts are current whenever a batch is committed. Costs
         /// about twice the ingest work of the records alone (a keyed update or insert per record).
         case inBatchTransaction
-        /// In a later transaction per batch, in batch order, when the batcher is idle or once `maxLagRecords`
-        /// committed records wait to be applied (then ingest pauses until the lag is back under the bound): the
-        /// records are durable and registered at COPY speed; coin state and alerts follow within the lag.
+        /// In a later transaction per batch, in batch order, on a second connection that runs beside the batcher
+        /// (PostgreSQL applies batch N while it ingests batch N + 1); once `maxLagRecords` committed records wait to
+        /// be applied, ingest pauses until the lag is back under the bound. The records are durable and registered
+        /// at COPY speed; coin state and alerts follow within the lag. Batches committed but not applied when a
+        /// process stops are applied at the next start, in either mode.
         case deferred(maxLagRecords: Int)
     }
 
@@ -197,6 +199,8 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         /// `committedRecords` as of the last batch whose coin state is applied.
         var appliedMark: UInt64 = 0
         var unappliedLoaded = false
+        /// The flush loop has returned (the applier stops too, leaving what is pending for the next start).
+        var flushLoopStopped = false
         var coinApplyDuration = LatencyHistogram()
         var acceptedRecords: UInt64 = 0
         /// Migrations applied; waiters of `waitUntilReady`.
@@ -214,6 +218,8 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
     private let signal = FlushSignal()
+    /// Wakes the deferred coin-state applier (a batch committed, or the flush loop stopped).
+    private let applySignal = FlushSignal()
     private let onBatchCommitted: (@Sendable (BatchCommit) -> Void)?
     private let metrics: MetricHandles
 
@@ -343,7 +349,16 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.client.run() }
             await withGracefulShutdownHandler {
-                await self.flushLoop()
+                await withTaskGroup(of: Void.self) { loops in
+                    loops.addTask {
+                        await self.flushLoop()
+                        self.state.withLockedValue { $0.flushLoopStopped = true }
+                        self.applySignal.signal()
+                    }
+                    if self.deferredLag != nil {
+                        loops.addTask { await self.applyLoop() }
+                    }
+                }
             } onGracefulShutdown: {
                 self.shutdown()
             }
@@ -459,6 +474,13 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                     if !migrated {
                         try await RegistrySchema.migrate(fresh, logger: logger)
                         try await loadUnappliedBatches(on: fresh)
+                        if deferredLag == nil {
+                            // Batches a deferred-mode process committed but did not apply: apply them before any
+                            // new batch applies its own coin state, so that coin state follows batch order.
+                            while state.withLockedValue({ $0.pendingApplyHead < $0.pendingApply.count }) {
+                                try await applyNextBatch(on: fresh)
+                            }
+                        }
                         migrated = true
                         let waiters = state.withLockedValue { state in
                             state.ready = true
@@ -466,6 +488,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                             return state.readyWaiters
                         }
                         for waiter in waiters { waiter.resume() }
+                        applySignal.signal()
                     }
                 } catch {
                     logger.warning(
@@ -480,29 +503,12 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                 }
             }
             let decision = flushDecision()
-            if let maxLag = deferredLag {
-                let lag = state.withLockedValue { $0.pendingApplyRecords }
-                // Apply when ingest is idle or the lag is at its bound; at shutdown, leave the rest for the next
-                // start (the batches are committed; `coins_applied_at` says what is pending).
-                if lag > 0 && decision != .stop && (lag >= maxLag || decision != .flush) {
-                    do {
-                        let open = try await connectIfNeeded(connection)
-                        connection = open
-                        try await applyNextBatch(on: open)
-                        retryDelay = configuration.initialRetryDelay
-                    } catch {
-                        await dropConnection(&connection)
-                        state.withLockedValue {
-                            $0.flushFailures += 1
-                            $0.databaseAvailable = false
-                        }
-                        logger.warning(
-                            "Registry coin-state application failed; retrying",
-                            metadata: ["error": "\(String(reflecting: error))"])
-                        if await backOff(&retryDelay, deadline: &drainDeadline) { return }
-                    }
-                    continue
-                }
+            if let maxLag = deferredLag, decision == .flush,
+                state.withLockedValue({ $0.pendingApplyRecords >= maxLag })
+            {
+                // Back-pressure: coin state is `maxLag` records behind; let the applier catch up (it signals).
+                await signal.wait(timeout: .milliseconds(50))
+                continue
             }
             switch decision {
             case .stop:
@@ -545,10 +551,10 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         }
     }
 
-    private func connectIfNeeded(_ connection: PostgresConnection?) async throws -> PostgresConnection {
+    private func connectIfNeeded(_ connection: PostgresConnection?, id: Int = 1) async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         return try await PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: connectionConfiguration, id: 1,
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: connectionConfiguration, id: id,
             logger: logger)
     }
 
@@ -605,9 +611,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         }
     }
 
-    /// Deferred mode: batches committed by an earlier process but not applied to coin state go first.
+    /// Batches committed by an earlier deferred-mode process but not applied to coin state go first.
     private func loadUnappliedBatches(on connection: PostgresConnection) async throws {
-        guard deferredLag != nil, !state.withLockedValue({ $0.unappliedLoaded }) else { return }
+        guard !state.withLockedValue({ $0.unappliedLoaded }) else { return }
         var pending: [PendingApply] = []
         let rows = try await connection.query(
             "SELECT id, inserted_count FROM batches WHERE coins_applied_at IS NULL ORDER BY id", logger: logger)
@@ -621,6 +627,46 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         }
         if !pending.isEmpty {
             logger.info("Applying coin state of batches committed earlier", metadata: ["registry.batches": "\(pending.count)"])
+        }
+    }
+
+    /// Deferred mode: applies committed batches to coin state, in batch order, on a connection of its own, beside
+    /// the flush loop (so that PostgreSQL applies batch N while it ingests batch N + 1, on the other core). Stops
+    /// when the flush loop has stopped; batches still pending are applied at the next start (`coins_applied_at`).
+    private func applyLoop() async {
+        var connection: PostgresConnection?
+        var retryDelay = configuration.initialRetryDelay
+        var drainDeadline: ContinuousClock.Instant?
+        defer {
+            if let connection { Task { try? await connection.close() } }
+        }
+        while !Task.isCancelled {
+            let (ready, stopped, pending) = state.withLockedValue {
+                ($0.ready, $0.flushLoopStopped, $0.pendingApplyHead < $0.pendingApply.count)
+            }
+            if stopped { return }
+            guard ready && pending else {
+                await applySignal.wait(timeout: nil)
+                continue
+            }
+            do {
+                let open = try await connectIfNeeded(connection, id: 2)
+                connection = open
+                try await applyNextBatch(on: open)
+                retryDelay = configuration.initialRetryDelay
+                // The flush loop may be holding back on the lag bound.
+                signal.signal()
+            } catch {
+                await dropConnection(&connection)
+                state.withLockedValue {
+                    $0.flushFailures += 1
+                    $0.databaseAvailable = false
+                }
+                logger.warning(
+                    "Registry coin-state application failed; retrying",
+                    metadata: ["error": "\(String(reflecting: error))"])
+                if await backOff(&retryDelay, deadline: &drainDeadline) { return }
+            }
         }
     }
 
@@ -731,6 +777,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             return Self.readyWaiters(&state)
         }
         for waiter in waiters { waiter.resume() }
+        if !applyCoins && outcome.inserted > 0 { applySignal.signal() }
 
         metrics.committed.increment(by: records.count)
         metrics.batches.increment()

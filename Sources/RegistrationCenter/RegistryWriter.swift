@@ -273,9 +273,8 @@ struct RegistryWriter: Sendable {
         let chains = CoinLedger.chains(records)
         try await connection.query(
             """
-            CREATE TEMP TABLE IF NOT EXISTS coin_moves (
-                coin_id text, is_insert boolean, expected_owner text, value bigint, owner text, status text,
-                previous_owner text, issued_at timestamptz, updated_at timestamptz
+            CREATE TEMP TABLE IF NOT EXISTS coin_transfers (
+                coin_id text, expected_owner text, owner text, status text, previous_owner text, updated_at timestamptz
             ) ON COMMIT DELETE ROWS
             """, logger: logger)
 
@@ -338,62 +337,83 @@ struct RegistryWriter: Sendable {
 
     /// Returns whether every move's precondition held (and so every move was applied). When it returns `false` the
     /// transaction may be in the failed state: the caller rolls back to its savepoint.
+    ///
+    /// New coins are COPYed straight into `coins` (the bulk insert path; a coin that already exists fails the
+    /// primary key, which is the precondition failing). Moves of existing coins are COPYed into a temporary table
+    /// and applied with one `UPDATE … FROM` whose `WHERE` is the precondition (live, owned by the expected wallet).
+    /// Measured on the RegistryIngest workload, the bulk insert costs PostgreSQL about half of what
+    /// `INSERT … SELECT` from a staging table did, and the staging COPY of the new coins goes away.
     private func applyMoves(_ moves: [Move], on connection: PostgresConnection) async throws -> Bool {
         guard !moves.isEmpty else { return true }
-        var text = CopyTextEncoder(capacity: moves.count * 160)
+        var created = CopyTextEncoder(capacity: 0)
+        var moved = CopyTextEncoder(capacity: 0)
+        var createdCount = 0
+        var movedCount: Int64 = 0
         for move in moves {
-            text.text(move.coinID)
-            text.tab()
-            text.text(move.insert ? "t" : "f")
-            text.tab()
-            text.text(move.expectedOwner)
-            text.tab()
-            text.integer(move.final.value)
-            text.tab()
-            text.text(move.final.owner)
-            text.tab()
-            text.text(move.final.status.rawValue)
-            text.tab()
-            text.optionalText(move.final.previousOwner)
-            text.tab()
-            text.timestamp(nanosecondsSinceEpoch: move.issuedNanos)
-            text.tab()
-            text.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
-            text.endRow()
+            if move.insert {
+                if createdCount == 0 { created = CopyTextEncoder(capacity: moves.count * 140) }
+                createdCount += 1
+                created.text(move.coinID)
+                created.tab()
+                created.integer(move.final.value)
+                created.tab()
+                created.text(move.final.owner)
+                created.tab()
+                created.text(move.final.status.rawValue)
+                created.tab()
+                created.optionalText(move.final.previousOwner)
+                created.tab()
+                created.timestamp(nanosecondsSinceEpoch: move.issuedNanos)
+                created.tab()
+                created.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
+                created.endRow()
+            } else {
+                if movedCount == 0 { moved = CopyTextEncoder(capacity: moves.count * 160) }
+                movedCount += 1
+                moved.text(move.coinID)
+                moved.tab()
+                moved.text(move.expectedOwner)
+                moved.tab()
+                moved.text(move.final.owner)
+                moved.tab()
+                moved.text(move.final.status.rawValue)
+                moved.tab()
+                moved.optionalText(move.final.previousOwner)
+                moved.tab()
+                moved.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
+                moved.endRow()
+            }
         }
-        try await connection.query("TRUNCATE coin_moves", logger: logger)
+        if createdCount > 0 {
+            do {
+                try await copy(
+                    created.buffer, into: "coins",
+                    columns: ["id", "value", "owner", "status", "previous_owner", "issued_at", "updated_at"],
+                    on: connection)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                // A created coin already exists: a precondition failed.
+                return false
+            }
+        }
+        guard movedCount > 0 else { return true }
+        try await connection.query("TRUNCATE coin_transfers", logger: logger)
         try await copy(
-            text.buffer, into: "coin_moves",
-            columns: [
-                "coin_id", "is_insert", "expected_owner", "value", "owner", "status", "previous_owner", "issued_at",
-                "updated_at",
-            ], on: connection)
-        var applied: Int64 = 0
-        do {
-            let rows = try await connection.query(
-                """
-                WITH moved AS (
-                    UPDATE coins c
-                    SET owner = m.owner, status = m.status, previous_owner = m.previous_owner,
-                        updated_at = m.updated_at
-                    FROM coin_moves m
-                    WHERE NOT m.is_insert AND c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
-                    RETURNING 1
-                ), created AS (
-                    INSERT INTO coins (id, value, owner, status, previous_owner, issued_at, updated_at)
-                    SELECT coin_id, value, owner, status, previous_owner, issued_at, updated_at
-                    FROM coin_moves WHERE is_insert
-                    RETURNING 1
-                )
-                SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)
-                """, logger: logger)
-            for try await count in rows.decode(Int64.self) { applied = count }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-            // A created coin already exists: a precondition failed (plain INSERT is cheaper than ON CONFLICT, and
-            // the caller rolls back to its savepoint either way).
-            return false
-        }
-        return applied == Int64(moves.count)
+            moved.buffer, into: "coin_transfers",
+            columns: ["coin_id", "expected_owner", "owner", "status", "previous_owner", "updated_at"], on: connection)
+        var applied: Int64 = -1
+        let rows = try await connection.query(
+            """
+            WITH moved AS (
+                UPDATE coins c
+                SET owner = m.owner, status = m.status, previous_owner = m.previous_owner, updated_at = m.updated_at
+                FROM coin_transfers m
+                WHERE c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
+                RETURNING 1
+            )
+            SELECT count(*) FROM moved
+            """, logger: logger)
+        for try await count in rows.decode(Int64.self) { applied = count }
+        return applied == movedCount
     }
 
     // MARK: - alerts
