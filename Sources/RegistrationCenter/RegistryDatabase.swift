@@ -107,8 +107,7 @@ public struct RegistryDatabase: Sendable {
         public var alerts: [RegistryAlert]
     }
 
-    /// A coin by id, with its history. (History is read by scanning `owner_changes`, which has no coin index so that
-    /// ingest stays fast: seconds on very large registries.)
+    /// A coin by id, with its history (through the `owner_changes (coin_id)` index).
     public func coin(id: String) async throws -> CoinReport {
         var report = CoinReport(coin: nil, history: [], alerts: [])
         let coinRows = try await client.query(
@@ -170,13 +169,49 @@ public struct RegistryDatabase: Sendable {
                 address: address, publicKey: key, bank: bank, customerReference: customer,
                 openedAtNanos: opened * 1000)
         }
+        // Every coin a wallet owns reached it by a record to it: find them through the `to_wallet` index rather
+        // than scan `coins` (which has no `owner` index, so that coin moves stay heap-only updates).
         let coinRows = try await client.query(
-            "SELECT id, value FROM coins WHERE owner = \(address) AND status = 'live' ORDER BY id", logger: logger)
+            """
+            SELECT c.id, c.value FROM coins c
+            WHERE c.id IN (SELECT coin_id FROM owner_changes WHERE to_wallet = \(address))
+              AND c.owner = \(address) AND c.status = 'live'
+            ORDER BY c.id
+            """, logger: logger)
         for try await (id, value) in coinRows.decode((String, Int64).self) {
             report.coins.append(Coin(id: id, value: value, owner: address))
             report.balance += value
         }
         return report
+    }
+
+    /// A wallet's owner changes, newest first: the records that gave it coins and those that spent them, found
+    /// through the `to_wallet` and `coin_id` indexes (a wallet only spends coins that reached it by a record to it;
+    /// a refused spend by a wallet that never owned the coin is in ``alerts(coinID:limit:)``).
+    public func walletHistory(address: String, limit: Int = 100) async throws -> [RegisteredChange] {
+        let rows = try await client.query(
+            """
+            WITH received AS (SELECT DISTINCT coin_id FROM owner_changes WHERE to_wallet = \(address))
+            SELECT transaction_id, coin_id, kind, from_wallet, to_wallet, value, flow, payer_bank, payee_bank,
+                   (extract(epoch FROM created_at) * 1000000)::int8, batch_id,
+                   (extract(epoch FROM committed_at) * 1000000)::int8
+            FROM owner_changes
+            WHERE coin_id IN (SELECT coin_id FROM received)
+              AND (to_wallet = \(address) OR from_wallet = \(address))
+            ORDER BY batch_id DESC, created_at DESC
+            LIMIT \(limit)
+            """, logger: logger)
+        var history: [RegisteredChange] = []
+        for try await row in rows.decode(
+            (String, String, String, String?, String?, Int64, String, String, String, Int64, Int64, Int64).self)
+        {
+            let record = OwnerChangeRecord(
+                transactionID: row.0, coinID: row.1, kind: OwnerChangeRecord.Kind(rawValue: row.2) ?? .transfer,
+                fromWallet: row.3, toWallet: row.4, value: row.5, flow: row.6, payerBank: row.7, payeeBank: row.8,
+                createdAtNanos: row.9 * 1000)
+            history.append(RegisteredChange(record: record, batchID: row.10, committedAtMicros: row.11))
+        }
+        return history
     }
 
     /// Alerts, newest first.

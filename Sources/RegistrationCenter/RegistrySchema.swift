@@ -124,6 +124,18 @@ public enum RegistrySchema {
                 "UPDATE batches SET coins_applied_at = committed_at",
                 "CREATE INDEX batches_coins_pending ON batches (id) WHERE coins_applied_at IS NULL",
             ]),
+        RegistryMigration(
+            version: 3, name: "history indexes",
+            statements: [
+                // A coin's history (`registry coin ID`) and a wallet's history and holdings (`registry wallet ADDRESS`)
+                // by index rather than by scanning every record. Records by transaction use the primary key; a coin
+                // by id, the coins' primary key. A wallet's spends are found through the coins it received (every
+                // coin a wallet spends reached it by a record whose `to_wallet` it is), so `from_wallet` needs no
+                // index of its own. These two indexes are most of what PostgreSQL does per ingested record (see the
+                // RegistryIngest benchmark); raw COPY pays them too, into the same table.
+                "CREATE INDEX owner_changes_coin ON owner_changes (coin_id)",
+                "CREATE INDEX owner_changes_to_wallet ON owner_changes (to_wallet)",
+            ]),
     ]
 
     /// The newest version this build knows.

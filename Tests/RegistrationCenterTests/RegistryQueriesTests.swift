@@ -54,6 +54,41 @@ struct RegistryQueriesTests {
         #expect(error?.message.contains("records") == true)
     }
 
+    /// Coin by id, coin history, wallet history and holdings, records by transaction: each has an index. With
+    /// sequential scans disabled the planner still picks one when no index fits, so a missing index shows up as a
+    /// `Seq Scan` on the big tables.
+    @Test func registryQueriesUseIndexes() async throws {
+        try await F.withDatabase { database, testDatabase in
+            _ = try await database.issue(
+                [Coin(id: "h1", value: 70, owner: "A"), Coin(id: "h2", value: 30, owner: "B")],
+                issuanceID: "mint", bank: "B001")
+            _ = try await database.writeBatch([F.transfer("p1", coin: "h1", from: "A", to: "B", value: 70)])
+            _ = try await database.writeBatch([F.transfer("p2", coin: "h2", from: "B", to: "C", value: 30)])
+            let history = try await database.walletHistory(address: "B")
+            #expect(history.map(\.record.transactionID) == ["p2", "p1", "mint"])
+            #expect(try await database.wallet(address: "B").coins.map(\.id) == ["h1"])
+
+            let queries = [
+                "SELECT * FROM coins WHERE id = 'h1'",
+                "SELECT * FROM owner_changes WHERE coin_id = 'h1'",
+                "SELECT * FROM owner_changes WHERE transaction_id = 'p1'",
+                """
+                SELECT c.id FROM coins c WHERE c.id IN (SELECT coin_id FROM owner_changes WHERE to_wallet = 'B')
+                AND c.owner = 'B' AND c.status = 'live'
+                """,
+                """
+                SELECT * FROM owner_changes WHERE coin_id IN (SELECT coin_id FROM owner_changes WHERE to_wallet = 'B')
+                AND (to_wallet = 'B' OR from_wallet = 'B')
+                """,
+            ]
+            for query in queries {
+                let plan = try testDatabase.cluster.psql(
+                    database: testDatabase.name, ["-c", "SET enable_seqscan = off", "-c", "EXPLAIN " + query])
+                #expect(!plan.contains("Seq Scan on owner_changes") && !plan.contains("Seq Scan on coins"), "\(plan)")
+            }
+        }
+    }
+
     @Test func coinWalletAndStatsQueries() async throws {
         try await F.withDatabase { database, _ in
             try await database.register([
