@@ -66,7 +66,7 @@ struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Query and verify the registration center (owner-change records, coins, wallets).",
-        subcommands: [Verify.self, CoinQuery.self, WalletQuery.self, Stats.self]
+        subcommands: [Verify.self, CoinQuery.self, WalletQuery.self, Stats.self, RegistryIngestTestCommand.self]
     )
 
     /// `dcswitch registry verify --record FILE`.
