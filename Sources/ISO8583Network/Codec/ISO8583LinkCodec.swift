@@ -71,10 +71,21 @@ public struct ISO8583LinkCodec: LinkMessageCodec {
     }
 
     /// Answers an undecodable request with DE 39 = 30, echoing what can still be read (MTI, DE 11, 37, 41).
+    /// Echoed fields that break the spec (often the very reason for the format error) are left out, so that the
+    /// answer can be encoded.
     public func formatErrorResponse(to payload: ByteBuffer, error: any Error) -> ISO8583Message? {
         if let message = try? self.spec.decode(payload, options: DecodeOptions(contentValidation: .lenient, allowTrailingBytes: true)) {
             guard message.mti.expectsResponse else { return nil }
-            return message.makeResponse(responseCode: "30")
+            var response = message.makeResponse(responseCode: "30")
+            do throws(ISO8583Error) {
+                _ = try self.spec.encode(response)
+            } catch {
+                for failure in error.errors.isEmpty ? [error] : error.errors {
+                    guard let number = failure.field.flatMap({ Int($0.prefix(while: \.isNumber)) }), number != 39 else { continue }
+                    response.remove(number)
+                }
+            }
+            return response
         }
         // Nothing decodes: answer with what the MTI says, if it is readable.
         guard payload.readableBytes >= 4, let text = payload.getString(at: payload.readerIndex, length: 4), let mti = MTI(text), mti.expectsResponse else {
