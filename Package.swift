@@ -96,10 +96,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fixture replay: fixture files, field matchers, the replay link, reports (text, JUnit), recording.
+        .target(
+            name: "FixtureReplay",
+            dependencies: [
+                "ISO8583", "ISO8583Network", "DigitalCurrency", "TrafficGenerator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "DCSwitchCLI",
             dependencies: [
-                "ISO8583", "ISO8583Network", "SwitchCore", "BankSimulator", "RegistrationCenter", "TrafficGenerator",
+                "ISO8583", "ISO8583Network", "SwitchCore", "BankSimulator", "RegistrationCenter", "TrafficGenerator", "FixtureReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +133,7 @@ let package = Package(
         ),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"]),
         .testTarget(name: "BankSimulatorTests", dependencies: ["BankSimulator", "DigitalCurrency", "ISO8583", "ISO8583Network"]),
-        .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit"]),
+        .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit", "FixtureReplay", "ISO8583"]),
         .testTarget(
             name: "SwitchCoreTests",
             dependencies: [

@@ -1,0 +1,125 @@
+import DCSwitchTestKit
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `dcswitch serve` as a child process: the network of `Fixtures/network.json` (same banks, institutions, BINs
+/// and seeds, so fixtures written for it apply) on free ports, with fewer customers, on a fresh database of the
+/// test kit's PostgreSQL cluster.
+final class ServeProcess: @unchecked Sendable {
+    let process: Process
+    /// The switch's acquirer port.
+    let port: Int
+    let directory: String
+    private let output: OutputBuffer
+
+    var target: String { "127.0.0.1:\(self.port)" }
+
+    private init(process: Process, port: Int, directory: String, output: OutputBuffer) {
+        self.process = process
+        self.port = port
+        self.directory = directory
+        self.output = output
+    }
+
+    /// Starts the network and waits for `Ready.`; retries on other ports when one is taken.
+    static func start(customers: Int = 4, merchants: Int = 2, treasuryCoins: Int = 100) async throws -> ServeProcess {
+        let database = try await TestPostgres.shared.makeDatabase(prefix: "replay")
+        let directory = try TestPostgres.makeTemporaryDirectory("replay")
+        var lastOutput = ""
+        for attempt in 0..<5 {
+            let port = Int.random(in: 20_000..<32_000)
+            let config = try Self.configuration(switchPort: port, customers: customers, merchants: merchants, treasuryCoins: treasuryCoins)
+            let configPath = directory + "/network-\(attempt).json"
+            try config.write(to: URL(fileURLWithPath: configPath))
+            let process = Process()
+            process.executableURL = CLI.binary
+            process.arguments = [
+                "serve", "--config", configPath, "--database-url", database.url, "--data-dir", directory + "/data-\(attempt)",
+            ]
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            let output = OutputBuffer()
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            out.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, process.isRunning, !output.text.contains("Ready.") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if output.text.contains("Ready."), process.isRunning {
+                return ServeProcess(process: process, port: port, directory: directory, output: output)
+            }
+            lastOutput = output.text
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+        throw ServeError(message: "dcswitch serve did not start:\n\(lastOutput)")
+    }
+
+    /// Everything the process printed so far.
+    var outputText: String { self.output.text }
+
+    /// SIGTERM, then waits for the graceful shutdown.
+    func stop() {
+        guard self.process.isRunning else { return }
+        self.process.terminate()
+        self.process.waitUntilExit()
+    }
+
+    /// `Fixtures/network.json` with free ports, no metrics endpoint and smaller seeds.
+    static func configuration(switchPort: Int, customers: Int, merchants: Int, treasuryCoins: Int) throws -> Data {
+        let data = try Data(contentsOf: CLI.root.appendingPathComponent("Fixtures/network.json"))
+        guard var network = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              var switchNode = network["switch"] as? [String: Any], var banks = network["banks"] as? [[String: Any]] else {
+            throw ServeError(message: "Fixtures/network.json is not a network file")
+        }
+        switchNode["port"] = switchPort
+        switchNode["metricsPort"] = nil
+        network["switch"] = switchNode
+        for i in banks.indices {
+            banks[i]["port"] = switchPort + 1 + i < 32_000 ? switchPort + 1 + i : switchPort - 1 - i
+            if var c = banks[i]["customers"] as? [String: Any] {
+                c["count"] = customers
+                banks[i]["customers"] = c
+            }
+            banks[i]["merchants"] = ["count": merchants]
+            if var t = banks[i]["treasury"] as? [String: Any] {
+                t["coins"] = treasuryCoins
+                banks[i]["treasury"] = t
+            }
+        }
+        network["banks"] = banks
+        return try JSONSerialization.data(withJSONObject: network, options: [.prettyPrinted])
+    }
+}
+
+struct ServeError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { self.message }
+}
+
+/// Bytes a child process writes, collected from its pipe's handler thread.
+final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) {
+        self.lock.lock()
+        self.data.append(chunk)
+        self.lock.unlock()
+    }
+
+    var text: String {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return String(decoding: self.data, as: UTF8.self)
+    }
+}
