@@ -104,8 +104,16 @@ struct ReplayCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         var identifiers = IdentifierSource()
         var results: [FixtureResult] = []
+        var unreachable: String?
         for fixture in fixtures {
-            let result = await replayer.run(fixture, identifiers: &identifiers)
+            let result: FixtureResult
+            if let unreachable {
+                // Waiting for the connect timeout again and again tells nothing new.
+                result = FixtureResult(name: fixture.name, file: fixture.file, spec: fixture.spec, steps: [], problem: "not run: \(unreachable)", duration: 0)
+            } else {
+                result = await replayer.run(fixture, identifiers: &identifiers)
+                if result.hostUnreachable { unreachable = result.problem }
+            }
             results.append(result)
             if self.record == nil {
                 for line in ReplayReport.lines(for: result, reveal: self.reveal, verbose: self.verbose) { Console.say(line) }

@@ -61,6 +61,20 @@ struct ReplayCommandTests {
         }
     }
 
+    @Test func anUnreachableHostFailsFastWithAClearError() throws {
+        let suite = CLI.root.appendingPathComponent("Fixtures/replay")
+        let start = Date()
+        // Port 1: nothing listens there.
+        let run = try CLI.run([
+            "replay", suite.appendingPathComponent("01-network-echo.json").path, suite.appendingPathComponent("17-settlement-totals.json").path,
+            "--target", "127.0.0.1:1", "--timeout", "1",
+        ])
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("cannot connect to 127.0.0.1:1"), "\(run.stdout)")
+        #expect(run.stdout.contains("not run: cannot connect"), "\(run.stdout)")
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
     /// An approved NFC payment checked against the answer of a decline.
     static let wrongFixture = #"""
         {

@@ -88,7 +88,9 @@ public struct FixtureReplayer: Sendable {
                 timeout: max(fixture.timeout ?? self.configuration.timeout, 1), eventLoopGroup: self.eventLoopGroup, logger: self.logger
             )
         } catch {
-            return finish([], problem: error.message)
+            var result = finish([], problem: error.message)
+            result.hostUnreachable = error.unreachable
+            return result
         }
         var results: [StepResult] = []
         var sent: [BuiltRequest?] = []

@@ -57,6 +57,8 @@ public struct FixtureResult: Sendable {
     public var problem: String?
     /// Seconds for the whole fixture, connection included.
     public var duration: Double
+    /// Whether the fixture could not run because no connection to the host could be made.
+    public var hostUnreachable = false
 
     public init(name: String, file: String, spec: MessageSpec?, steps: [StepResult], problem: String?, duration: Double) {
         self.name = name

@@ -46,6 +46,10 @@ final class ReplaySession: Sendable {
                 group.addTask { try await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000)); return false }
                 let first = try await group.next() ?? false
                 group.cancelAll()
+                if !first {
+                    // Fails the sign-on waiter, so that the group can finish.
+                    _ = try? await link.shutdown().get()
+                }
                 return first
             }
         } catch {
@@ -55,9 +59,13 @@ final class ReplaySession: Sendable {
             let statistics = link.statistics
             _ = try? await link.shutdown().get()
             if statistics.connections == 0 {
-                throw ReplayConnectionError(message: "cannot connect to \(host):\(port) within \(Self.seconds(timeout)) (\(statistics.connectFailures) attempts)")
+                throw ReplayConnectionError(
+                    message: "cannot connect to \(host):\(port) within \(Self.seconds(timeout)) (\(statistics.connectFailures) attempts)", unreachable: true
+                )
             }
-            throw ReplayConnectionError(message: "connected to \(host):\(port) but the sign-on (0800, DE 70 = 001) was not approved within \(Self.seconds(timeout))")
+            throw ReplayConnectionError(
+                message: "connected to \(host):\(port) but the sign-on (0800, DE 70 = 001) was not approved within \(Self.seconds(timeout))", unreachable: false
+            )
         }
         return ReplaySession(link: link, inFlight: inFlight)
     }
@@ -98,5 +106,7 @@ final class ReplaySession: Sendable {
 /// The session could not start.
 struct ReplayConnectionError: Error, CustomStringConvertible {
     var message: String
+    /// No TCP connection could be made at all.
+    var unreachable: Bool
     var description: String { self.message }
 }
