@@ -301,7 +301,7 @@ public struct RegistryDatabase: Sendable {
 
     /// Value conservation: what the central bank issued against what is live.
     public struct Conservation: Sendable, Hashable, Codable {
-        /// Sum of the values of all `issue` records.
+        /// Sum of the values of the `issue` records whose batches are applied to coin state.
         public var issued: Int64
         /// Sum of the values of all live coins.
         public var live: Int64
@@ -315,11 +315,14 @@ public struct RegistryDatabase: Sendable {
         }
     }
 
-    /// Checks value conservation.
+    /// Checks value conservation, as of the batches applied to coin state: `issue` records of a batch whose coin state
+    /// is still pending (deferred mode) are counted once the batch is applied, in the same transaction that makes its
+    /// coins live, so the check holds at any instant rather than only once the applier has caught up.
     public func conservation() async throws -> Conservation {
         let rows = try await client.query(
             """
-            SELECT (SELECT coalesce(sum(value), 0)::int8 FROM owner_changes WHERE kind = 'issue'),
+            SELECT (SELECT coalesce(sum(o.value), 0)::int8 FROM owner_changes o JOIN batches b ON b.id = o.batch_id
+                    WHERE o.kind = 'issue' AND b.coins_applied_at IS NOT NULL),
                    (SELECT coalesce(sum(value), 0)::int8 FROM coins WHERE status = 'live')
             """, logger: logger)
         for try await (issued, live) in rows.decode((Int64, Int64).self) {
