@@ -1,7 +1,5 @@
 /// Hexadecimal text, upper-case on output, either case on input.
 public enum Hex {
-    @usableFromInline static let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
-
     /// The value of one hex character, or `nil`.
     @inlinable
     static func nibble(_ c: UInt8) -> UInt8? {
@@ -18,8 +16,8 @@ public enum Hex {
         String(unsafeUninitializedCapacity: bytes.count * 2) { out in
             var i = 0
             for b in bytes {
-                out[i] = Hex.digits[Int(b >> 4)]
-                out[i + 1] = Hex.digits[Int(b & 0x0F)]
+                out[i] = Hex.character(b >> 4)
+                out[i + 1] = Hex.character(b & 0x0F)
                 i += 2
             }
             return i
@@ -50,12 +48,13 @@ public enum Hex {
     /// The offset of the first character in `text` that is not hex, if any.
     @inlinable
     static func firstInvalid(_ text: UnsafeRawBufferPointer) -> Int? {
-        for i in 0..<text.count {
-            let c = text[i]
-            // 0-9, A-F, a-f without a table or a switch.
-            if !(c &- 48 < 10 || (c | 0x20) &- 97 < 6) { return i }
-        }
-        return nil
+        ASCIIWords.firstFailing(text) { ASCIIWords.hexDigits($0) }
+    }
+
+    /// The upper-case hex character for `nibble` (0–15).
+    @inlinable @inline(__always)
+    static func character(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x37
     }
 }
 

@@ -62,7 +62,7 @@ public struct ISO8583Message: Sendable {
     /// All value bytes; offsets in `entries` are relative to its reader index.
     @usableFromInline var storage: ByteBuffer
     /// Present fields in ascending number order.
-    @usableFromInline var entries: ContiguousArray<Entry>
+    @usableFromInline var entries: Entries
     @usableFromInline var headerStart: Int32
     @usableFromInline var headerLength: Int32
     /// The spec this message was decoded with, if it was decoded.
@@ -70,36 +70,9 @@ public struct ISO8583Message: Sendable {
     /// Content-class violations a lenient decode accepted.
     public internal(set) var warnings: [ISO8583Error]
 
-    /// An empty message of type `mti`.
-    public init(mti: MTI, capacity: Int = 256) {
-        self.mti = mti
-        self.storage = ByteBufferAllocator().buffer(capacity: capacity)
-        self.entries = []
-        self.entries.reserveCapacity(24)
-        self.headerStart = 0
-        self.headerLength = 0
-        self.spec = nil
-        self.warnings = []
-    }
-
-    /// A message of type `mti` with the given fields set by text.
-    public init(mti: MTI, fields: [Int: String]) {
-        self.init(mti: mti)
-        for (number, value) in fields.sorted(by: { $0.key < $1.key }) {
-            self[number] = value
-        }
-    }
-
-    @usableFromInline
-    init(mti: MTI, storage: ByteBuffer, entries: ContiguousArray<Entry>, headerStart: Int32, headerLength: Int32, spec: MessageSpec?, warnings: [ISO8583Error]) {
-        self.mti = mti
-        self.storage = storage
-        self.entries = entries
-        self.headerStart = headerStart
-        self.headerLength = headerLength
-        self.spec = spec
-        self.warnings = warnings
-    }
+    // The initializers are in an extension, so that the implicit memberwise one stays: the decoder builds
+    // messages with it, and unlike a hand-written one it leaves no redundant retain and release of every
+    // stored reference behind (Swift 6.3).
 
     // MARK: Presence
 
@@ -114,24 +87,8 @@ public struct ISO8583Message: Sendable {
 
     @inlinable
     func index(of number: Int) -> Int? {
-        // Messages carry a few dozen fields at most: a forward scan beats a binary search here.
-        let target = UInt16(truncatingIfNeeded: number)
-        var i = 0
-        let count = self.entries.count
-        while i < count {
-            let n = self.entries[i].number
-            if n == target { return i }
-            if n > target { return nil }
-            i &+= 1
-        }
-        return nil
-    }
-
-    @inlinable
-    func insertionIndex(of number: UInt16) -> Int {
-        var i = self.entries.count
-        while i > 0, self.entries[i - 1].number > number { i -= 1 }
-        return i
+        guard number >= 0 && number <= Int(UInt16.max) else { return nil }
+        return self.entries.index(of: UInt16(truncatingIfNeeded: number))
     }
 
     /// Removes field `number`.
@@ -233,7 +190,7 @@ public struct ISO8583Message: Sendable {
         if let i = self.index(of: Int(number)) {
             self.entries[i] = entry
         } else {
-            self.entries.insert(entry, at: self.insertionIndex(of: number))
+            self.entries.insert(entry, at: self.entries.insertionIndex(of: number))
         }
     }
 
@@ -271,6 +228,26 @@ public struct ISO8583Message: Sendable {
                 let digits = BCD.unpack(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()), digits: Int(entry.count) - 1, leftPadded: true)
                 return String(decoding: [sign], as: UTF8.self) + digits
             }
+        }
+    }
+}
+
+extension ISO8583Message {
+    /// An empty message of type `mti`.
+    public init(mti: MTI, capacity: Int = 256) {
+        var entries = Entries()
+        entries.reserve(24)
+        self.init(
+            mti: mti, storage: ByteBufferAllocator().buffer(capacity: capacity), entries: entries, headerStart: 0,
+            headerLength: 0, spec: nil, warnings: []
+        )
+    }
+
+    /// A message of type `mti` with the given fields set by text.
+    public init(mti: MTI, fields: [Int: String]) {
+        self.init(mti: mti)
+        for (number, value) in fields.sorted(by: { $0.key < $1.key }) {
+            self[number] = value
         }
     }
 }

@@ -29,19 +29,24 @@ extension MessageSpec {
         guard buffer.readableBytes < Int(Int32.max) else {
             throw ISO8583Error(.messageTooLarge, expected: "a message under 2 GiB", found: "\(buffer.readableBytes) bytes")
         }
-        var decoder = MessageDecoder(spec: self, options: options)
+        var mti = MTI(value: 0)
+        var entries = ISO8583Message.Entries()
+        var warnings: [ISO8583Error] = []
         var failure: ISO8583Error?
         buffer.withUnsafeReadableBytes { bytes in
+            var decoder = MessageDecoder(spec: self, options: options, bytes: bytes)
             do throws(ISO8583Error) {
-                try decoder.run(bytes)
+                entries = try decoder.run()
+                mti = decoder.mti
+                warnings = decoder.warnings
             } catch {
                 failure = error
             }
         }
         if let failure { throw failure }
         return ISO8583Message(
-            mti: decoder.mti, storage: buffer, entries: decoder.entries, headerStart: 0,
-            headerLength: Int32(self.header.byteCount), spec: self, warnings: decoder.warnings
+            mti: mti, storage: buffer, entries: entries, headerStart: 0,
+            headerLength: Int32(self.header.byteCount), spec: self, warnings: warnings
         )
     }
 
@@ -66,67 +71,87 @@ extension MessageSpec {
 }
 
 /// The decoding walk over one message's bytes.
+///
+/// The bitmaps give the number of fields before any is read, so the field table is allocated once, at its
+/// final size, and filled through a pointer. The walk keeps its position in locals; everything that builds
+/// an error is out of line, so the loop stays small.
 struct MessageDecoder {
     let spec: MessageSpec
+    let layouts: UnsafePointer<FieldLayout>
     let options: DecodeOptions
+    let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
-    var entries = ContiguousArray<ISO8583Message.Entry>()
     var warnings: [ISO8583Error] = []
 
-    init(spec: MessageSpec, options: DecodeOptions) {
+    init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer) {
         self.spec = spec
+        self.layouts = UnsafePointer(spec.layouts.base)
         self.options = options
+        self.bytes = bytes
     }
 
-    mutating func run(_ bytes: UnsafeRawBufferPointer) throws(ISO8583Error) {
-        var offset = self.spec.header.byteCount
-        guard bytes.count >= offset else {
-            throw self.truncated(bytes, at: bytes.count, what: "a \(offset)-byte header")
+    /// Decodes the message; `mti` and `warnings` are set when it returns.
+    mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
+        var offset = 0
+        let words = try self.readPreamble(offset: &offset)
+        // One entry per bit, less the bits that announce bitmaps; with a tertiary bitmap, room for all of it.
+        var capacity = (words.0 & ~(1 << 63)).nonzeroBitCount + words.1.nonzeroBitCount
+        if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 { capacity += 63 }
+        var entries = ISO8583Message.Entries()
+        if capacity > 0 {
+            let storage = EntryStorage.make(capacity: capacity)
+            let count = try storage.withUnsafeMutablePointerToElements { (table) throws(ISO8583Error) -> Int in
+                try self.readFields(words, offset: &offset, into: table, capacity: capacity)
+            }
+            storage.header.count = count
+            entries = ISO8583Message.Entries(storage)
         }
-        offset = try self.readMTI(bytes, at: offset)
-
-        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        words.0 = try self.readBitmap(bytes, at: &offset, name: "primary bitmap")
-        if words.0 & (1 << 63) != 0 {
-            words.1 = try self.readBitmap(bytes, at: &offset, name: "secondary bitmap")
-        }
-        self.entries.reserveCapacity(words.0.nonzeroBitCount + words.1.nonzeroBitCount)
-
-        try self.readFields(bytes, word: words.0 & ~(1 << 63), base: 0, offset: &offset)
-        // With a tertiary bitmap, bit 65 announces it and `readFields` reads it in its place.
-        try self.readFields(bytes, word: words.1, base: 64, offset: &offset)
-        if offset != bytes.count {
-            let error = ISO8583Error(
-                .trailingBytes, offset: offset, expected: "the message to end after the last field",
-                found: "\(bytes.count - offset) more bytes", hexWindow: self.window(bytes, at: offset, sensitive: false)
-            )
+        if offset != self.bytes.count {
+            let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }
             self.warnings.append(error)
         }
+        return entries
     }
 
-    mutating func readMTI(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(ISO8583Error) -> Int {
+    /// Header, MTI and the primary and secondary bitmaps.
+    mutating func readPreamble(offset: inout Int) throws(ISO8583Error) -> (UInt64, UInt64) {
+        offset = self.spec.header.byteCount
+        guard self.bytes.count >= offset else {
+            throw Self.truncated(self.bytes, at: self.bytes.count, what: "a \(offset)-byte header")
+        }
+        offset = try self.readMTI(at: offset)
+        var words: (UInt64, UInt64) = (0, 0)
+        words.0 = try Self.readBitmap(self.bytes, encoding: self.spec.bitmapEncoding, at: &offset, name: "primary bitmap")
+        if words.0 & (1 << 63) != 0 {
+            words.1 = try Self.readBitmap(self.bytes, encoding: self.spec.bitmapEncoding, at: &offset, name: "secondary bitmap")
+        }
+        return words
+    }
+
+    mutating func readMTI(at offset: Int) throws(ISO8583Error) -> Int {
+        let bytes = self.bytes
         var value: UInt16 = 0
         let size: Int
         switch self.spec.mtiEncoding {
         case .ascii, .ebcdic037, .ebcdic1047:
             size = 4
-            guard bytes.count >= offset + size else { throw self.truncated(bytes, at: offset, what: "a 4-character MTI") }
+            guard bytes.count >= offset + size else { throw Self.truncated(bytes, at: offset, what: "a 4-character MTI") }
+            let zero: UInt8 = self.spec.mtiEncoding == .ascii ? 0x30 : 0xF0
             for i in 0..<4 {
-                var c = bytes[offset + i]
-                if self.spec.mtiEncoding != .ascii { c = c &- 0xF0 &+ 48 }
-                guard c &- 48 < 10 else {
-                    throw ISO8583Error(.invalidMTI, offset: offset, expected: "four digits", found: self.printable(bytes, offset, 4), hexWindow: self.window(bytes, at: offset, sensitive: false))
+                let d = bytes[offset &+ i] &- zero
+                guard d < 10 else {
+                    throw ISO8583Error(.invalidMTI, offset: offset, expected: "four digits", found: Self.printable(bytes, offset, 4), hexWindow: Self.window(bytes, at: offset, sensitive: false))
                 }
-                value = value * 10 + UInt16(c - 48)
+                value = value &* 10 &+ UInt16(d)
             }
         case .bcd:
             size = 2
-            guard bytes.count >= offset + size else { throw self.truncated(bytes, at: offset, what: "a 2-byte BCD MTI") }
+            guard bytes.count >= offset + size else { throw Self.truncated(bytes, at: offset, what: "a 2-byte BCD MTI") }
             for i in 0..<2 {
                 let b = bytes[offset + i]
                 guard b >> 4 <= 9, b & 0x0F <= 9 else {
-                    throw ISO8583Error(.invalidMTI, offset: offset + i, expected: "BCD digits", found: Hex.encode([b]), hexWindow: self.window(bytes, at: offset, sensitive: false))
+                    throw ISO8583Error(.invalidMTI, offset: offset + i, expected: "BCD digits", found: Hex.encode([b]), hexWindow: Self.window(bytes, at: offset, sensitive: false))
                 }
                 value = value * 100 + UInt16(b >> 4) * 10 + UInt16(b & 0x0F)
             }
@@ -135,167 +160,188 @@ struct MessageDecoder {
         return offset + size
     }
 
-    func readBitmap(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, name: String) throws(ISO8583Error) -> UInt64 {
-        switch self.spec.bitmapEncoding {
+    static func readBitmap(_ bytes: UnsafeRawBufferPointer, encoding: MessageSpec.BitmapEncoding, at offset: inout Int, name: String) throws(ISO8583Error) -> UInt64 {
+        switch encoding {
         case .binary:
-            guard bytes.count >= offset + 8 else { throw self.truncated(bytes, at: offset, what: "an 8-byte \(name)") }
+            guard bytes.count >= offset + 8 else { throw Self.truncated(bytes, at: offset, what: "an 8-byte \(name)") }
             let word = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
             offset += 8
             return word
         case .hex:
-            guard bytes.count >= offset + 16 else { throw self.truncated(bytes, at: offset, what: "a 16-character hex \(name)") }
-            var word: UInt64 = 0
-            for i in 0..<16 {
-                guard let n = Hex.nibble(bytes[offset + i]) else {
-                    throw ISO8583Error(
-                        .invalidCharacter, field: "1", offset: offset + i, expected: "hex digits in the \(name)",
-                        found: self.printable(bytes, offset + i, 1), hexWindow: self.window(bytes, at: offset + i, sensitive: false)
-                    )
-                }
-                word = word << 4 | UInt64(n)
+            guard bytes.count >= offset + 16 else { throw Self.truncated(bytes, at: offset, what: "a 16-character hex \(name)") }
+            guard let word = ASCIIWords.parseHex16(bytes.baseAddress! + offset) else {
+                throw Self.badBitmap(bytes, at: offset, name: name)
             }
             offset += 16
             return word
         }
     }
 
-    mutating func readFields(_ bytes: UnsafeRawBufferPointer, word: UInt64, base: Int, offset: inout Int) throws(ISO8583Error) {
-        var w = word
-        while w != 0 {
-            let lz = w.leadingZeroBitCount
-            w &= ~(UInt64(1) << (63 - lz))
-            let number = base + lz + 1
-            if number == 65 && self.spec.tertiaryBitmap {
-                let tertiary = try self.readBitmap(bytes, at: &offset, name: "tertiary bitmap")
-                // Fields 66–128 follow, then 129–192.
-                try self.readFields(bytes, word: w, base: 64, offset: &offset)
-                try self.readFields(bytes, word: tertiary, base: 128, offset: &offset)
-                return
-            }
-            try self.readField(bytes, number: number, offset: &offset)
+    /// Fields 2–64, then 65–128; with a tertiary bitmap (in bit 65's place), 66–128 and then 129–192.
+    /// Writes an entry per field at `table` and returns how many it wrote.
+    mutating func readFields(
+        _ words: (UInt64, UInt64), offset: inout Int, into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int
+    ) throws(ISO8583Error) -> Int {
+        let base = self.bytes.baseAddress!
+        let end = self.bytes.count
+        let layouts = self.layouts
+        var position = offset
+        defer { offset = position }
+        var written = 0
+        var word = words.0 & ~(1 << 63)
+        var firstNumber = 1
+        var later = words.1
+        var laterFirstNumber = 65
+        var tertiary: UInt64 = 0
+        if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 {
+            later = words.1 & ~(1 << 63)
         }
-    }
+        while true {
+            while word != 0 {
+                let lz = word.leadingZeroBitCount
+                word &= (UInt64.max &>> 1) &>> UInt64(lz)
+                let number = firstNumber &+ lz
+                // Through the pointer, so that only what this field needs is loaded.
+                let layout = layouts + number
+                guard layout.pointee.defined else { throw Self.unknownField(self.bytes, number, spec: self.spec, at: position) }
+                let start = position
+                let prefix = layout.pointee.prefix
+                var count = Int(layout.pointee.length)
+                if prefix != .fixed {
+                    let prefixBytes = Int(layout.pointee.prefixBytes)
+                    guard end &- position >= prefixBytes else { throw Self.missingPrefix(self.bytes, number, layout: layout, at: position) }
+                    if layout.pointee.prefixEncoding == .ascii {
+                        count = 0
+                        for i in 0..<prefixBytes {
+                            let d = base.load(fromByteOffset: position &+ i, as: UInt8.self) &- 48
+                            guard d < 10 else { throw Self.badPrefix(self.bytes, number, layout: layout, at: position) }
+                            count = count &* 10 &+ Int(d)
+                        }
+                    } else {
+                        count = try Self.readPrefix(self.bytes, at: position, layout: layout, number: number)
+                    }
+                    guard count <= Int(layout.pointee.length) else { throw Self.overLength(self.bytes, number, count, layout: layout, at: position) }
+                    position &+= prefixBytes
+                }
 
-    @inline(__always)
-    mutating func readField(_ bytes: UnsafeRawBufferPointer, number: Int, offset: inout Int) throws(ISO8583Error) {
-        let layout = self.spec.layouts[number]
-        guard layout.defined else {
-            throw ISO8583Error(
-                .unknownField, field: String(number), offset: offset, expected: "only fields the spec \(self.spec.name) defines",
-                found: "bit \(number) set", hexWindow: self.window(bytes, at: offset, sensitive: false)
-            )
-        }
-        let start = offset
-        let end = bytes.count
-        var count = Int(layout.length)
-        if layout.prefix != .fixed {
-            let prefixBytes = Int(layout.prefixBytes)
-            guard end - offset >= prefixBytes else {
-                throw ISO8583Error(
-                    .missingFieldBytes, field: String(number), offset: offset, expected: "a \(prefixBytes)-byte \(layout.prefix.specName) length prefix",
-                    found: "\(end - offset) bytes left", hexWindow: self.window(bytes, at: offset, sensitive: false)
-                )
+                // Wire bytes, stored representation and logical count by encoding.
+                let encoding = layout.pointee.encoding
+                var shape = (bytes: count, representation: ISO8583Message.Representation.text, count: count)
+                if encoding != .ascii { shape = Self.shape(of: layout, count: count) }
+                guard end &- position >= shape.bytes else {
+                    throw Self.missingContent(self.bytes, number, shape.bytes, layout: layout, at: position)
+                }
+                let content = UnsafeRawBufferPointer(start: base + position, count: shape.bytes)
+                if layout.pointee.validation != .none {
+                    if encoding == .ascii, layout.pointee.subfieldKind == 0 {
+                        let contentClass = layout.pointee.contentClass
+                        let bad: Int?
+                        switch contentClass {
+                        case .n: bad = ASCIIWords.firstFailing(content) { ASCIIWords.digits($0) }
+                        case .ans: bad = ASCIIWords.firstFailing(content) { ASCIIWords.printable($0) }
+                        default: bad = contentClass.firstViolationOfOtherClasses(in: content)
+                        }
+                        if let bad {
+                            try self.reject(.invalidCharacter, at: bad, expected: contentClass.expectation, content: content, layout: layout, number: number, offset: position)
+                        }
+                    } else {
+                        try self.validate(content, layout: layout, number: number, offset: position, representation: shape.representation)
+                    }
+                }
+                position &+= shape.bytes
+                precondition(written < capacity, "field table sized from the bitmaps")
+                (table + written).initialize(to: ISO8583Message.Entry(
+                    number: UInt16(truncatingIfNeeded: number), representation: shape.representation, wireValid: true,
+                    valueStart: Int32(truncatingIfNeeded: position &- shape.bytes), valueBytes: Int32(truncatingIfNeeded: shape.bytes),
+                    count: Int32(truncatingIfNeeded: shape.count), wireStart: Int32(truncatingIfNeeded: start),
+                    wireLength: Int32(truncatingIfNeeded: position &- start)
+                ))
+                written &+= 1
             }
-            count = try self.readPrefix(bytes, at: offset, layout: layout, number: number)
-            offset += prefixBytes
-            guard count <= Int(layout.length) else {
-                throw ISO8583Error(
-                    .invalidLength, field: String(number), offset: start, expected: "at most \(layout.length) \(layout.unit.specName)",
-                    found: String(count), hexWindow: self.window(bytes, at: start, sensitive: false)
-                )
-            }
-        }
-
-        // Wire bytes and stored representation by encoding.
-        let contentBytes: Int
-        var representation = ISO8583Message.Representation.text
-        var logical = count
-        switch layout.encoding {
-        case .ascii:
-            contentBytes = count
-        case .ebcdic037:
-            contentBytes = count
-            representation = .ebcdic037
-        case .ebcdic1047:
-            contentBytes = count
-            representation = .ebcdic1047
-        case .bcd:
-            if layout.contentClass == .xn {
-                // One sign character, then the digits packed.
-                let digits = layout.unit == .bytes ? (count - 1) * 2 : count - 1
-                contentBytes = 1 + (max(digits, 0) + 1) / 2
-                logical = digits + 1
-                representation = .signedBCD
+            // The next bitmap word, if any.
+            if laterFirstNumber == 65 {
+                if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 {
+                    tertiary = try Self.readBitmap(self.bytes, encoding: self.spec.bitmapEncoding, at: &position, name: "tertiary bitmap")
+                }
+                word = later
+                firstNumber = 65
+                laterFirstNumber = 129
+            } else if laterFirstNumber == 129, tertiary != 0 {
+                word = tertiary
+                firstNumber = 129
+                laterFirstNumber = 0
             } else {
-                let digits = layout.unit == .bytes ? count * 2 : count
-                contentBytes = (digits + 1) / 2
-                logical = digits
-                representation = layout.padding == .right ? .bcdRightPadded : .bcdLeftPadded
+                return written
             }
-        case .binary:
-            contentBytes = count
-            representation = .raw
-        case .hex:
-            contentBytes = layout.unit == .characters ? count : count * 2
-            logical = contentBytes
         }
-        guard end - offset >= contentBytes else {
-            throw ISO8583Error(
-                .missingFieldBytes, field: String(number), offset: offset, expected: "\(contentBytes) bytes of field \(number)",
-                found: "\(end - offset) bytes left", hexWindow: self.window(bytes, at: offset, sensitive: layout.sensitivity != .none)
-            )
-        }
-        let content = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + contentBytes])
-        try self.validate(content, layout: layout, number: number, offset: offset, representation: representation, bytes: bytes)
-        offset += contentBytes
-        self.entries.append(ISO8583Message.Entry(
-            number: UInt16(number), representation: representation, wireValid: true,
-            valueStart: Int32(offset - contentBytes), valueBytes: Int32(contentBytes), count: Int32(logical),
-            wireStart: Int32(start), wireLength: Int32(offset - start)
-        ))
     }
 
-    func readPrefix(_ bytes: UnsafeRawBufferPointer, at offset: Int, layout: FieldLayout, number: Int) throws(ISO8583Error) -> Int {
-        let digits = Int(layout.prefix.rawValue)
-        let size = Int(layout.prefixBytes)
+    /// The value of a length prefix in an encoding other than ASCII.
+    @inline(never)
+    static func readPrefix(_ bytes: UnsafeRawBufferPointer, at offset: Int, layout layoutPointer: UnsafePointer<FieldLayout>, number: Int) throws(ISO8583Error) -> Int {
+        let layout = layoutPointer.pointee
         var value = 0
-        func bad(_ expected: String) -> ISO8583Error {
-            ISO8583Error(
-                .invalidLengthPrefix, field: String(number), offset: offset, expected: expected,
-                found: layout.prefixEncoding == .ascii ? "\"\(self.printable(bytes, offset, size))\"" : Hex.encode(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size])),
-                hexWindow: self.window(bytes, at: offset, sensitive: false)
-            )
-        }
         switch layout.prefixEncoding {
         case .ascii:
-            for i in 0..<digits {
-                let d = bytes[offset + i] &- 48
-                guard d < 10 else { throw bad("\(digits) ASCII digits") }
-                value = value * 10 + Int(d)
+            for i in 0..<Int(layout.prefix.rawValue) {
+                let d = bytes[offset &+ i] &- 48
+                guard d < 10 else { throw Self.badPrefix(bytes, number, layout: layoutPointer, at: offset) }
+                value = value &* 10 &+ Int(d)
             }
         case .ebcdic037, .ebcdic1047:
-            for i in 0..<digits {
-                let d = bytes[offset + i] &- 0xF0
-                guard d < 10 else { throw bad("\(digits) EBCDIC digits") }
-                value = value * 10 + Int(d)
+            for i in 0..<Int(layout.prefix.rawValue) {
+                let d = bytes[offset &+ i] &- 0xF0
+                guard d < 10 else { throw Self.badPrefix(bytes, number, layout: layoutPointer, at: offset) }
+                value = value &* 10 &+ Int(d)
             }
         case .bcd:
-            for i in 0..<size {
-                let b = bytes[offset + i]
-                guard b >> 4 <= 9, b & 0x0F <= 9 else { throw bad("a BCD length") }
-                value = value * 100 + Int(b >> 4) * 10 + Int(b & 0x0F)
+            for i in 0..<Int(layout.prefixBytes) {
+                let b = bytes[offset &+ i]
+                guard b >> 4 <= 9, b & 0x0F <= 9 else { throw Self.badPrefix(bytes, number, layout: layoutPointer, at: offset) }
+                value = value &* 100 &+ Int(b >> 4) &* 10 &+ Int(b & 0x0F)
             }
         case .binary:
-            for i in 0..<size { value = value << 8 | Int(bytes[offset + i]) }
+            for i in 0..<Int(layout.prefixBytes) { value = value << 8 | Int(bytes[offset &+ i]) }
         }
         return value
     }
 
+    /// Wire bytes, stored representation and logical count (digits, characters or bytes) of a field of
+    /// `count` units in an encoding other than ASCII.
+    @inline(never)
+    static func shape(of layoutPointer: UnsafePointer<FieldLayout>, count: Int) -> (bytes: Int, representation: ISO8583Message.Representation, count: Int) {
+        let layout = layoutPointer.pointee
+        switch layout.encoding {
+        case .ascii:
+            return (count, .text, count)
+        case .ebcdic037:
+            return (count, .ebcdic037, count)
+        case .ebcdic1047:
+            return (count, .ebcdic1047, count)
+        case .bcd:
+            if layout.contentClass == .xn {
+                // One sign character, then the digits packed.
+                let digits = layout.unit == .bytes ? (count - 1) * 2 : count - 1
+                return (1 + (max(digits, 0) + 1) / 2, .signedBCD, digits + 1)
+            }
+            let digits = layout.unit == .bytes ? count * 2 : count
+            return ((digits + 1) / 2, layout.padding == .right ? .bcdRightPadded : .bcdLeftPadded, digits)
+        case .binary:
+            return (count, .raw, count)
+        case .hex:
+            let bytes = layout.unit == .characters ? count : count * 2
+            return (bytes, .text, bytes)
+        }
+    }
+
+    /// Content checks for every field but plain ASCII ones: hex, EBCDIC and BCD content, and the structure
+    /// of TLV subfields.
+    @inline(never)
     mutating func validate(
-        _ content: UnsafeRawBufferPointer, layout: FieldLayout, number: Int, offset: Int,
-        representation: ISO8583Message.Representation, bytes: UnsafeRawBufferPointer
+        _ content: UnsafeRawBufferPointer, layout layoutPointer: UnsafePointer<FieldLayout>, number: Int, offset: Int,
+        representation: ISO8583Message.Representation
     ) throws(ISO8583Error) {
-        guard layout.validation != .none else { return }
+        let layout = layoutPointer.pointee
         var violation: (index: Int, code: ISO8583Error.Code, expected: String)?
         switch layout.encoding {
         case .ascii:
@@ -305,9 +351,13 @@ struct MessageDecoder {
         case .hex:
             if content.count % 2 == 1 {
                 violation = (content.count, .invalidLength, "an even number of hex characters")
-            } else if layout.subfieldKind != 1, let i = Hex.firstInvalid(content) {
-                // (BER-TLV data is checked for hex digits by the TLV walk below.)
-                violation = (i, .invalidCharacter, "hexadecimal digits")
+            } else if let i = Hex.firstInvalid(content) {
+                if layout.subfieldKind == 1, let problem = Subfields.validate(content, layout: layout) {
+                    // A TLV structure that a non-hex character breaks is reported as a broken structure.
+                    violation = (problem.offset, .invalidTLV, problem.expected)
+                } else {
+                    violation = (i, .invalidCharacter, "hexadecimal digits")
+                }
             }
         case .ebcdic037, .ebcdic1047:
             let table = layout.encoding == .ebcdic037 ? EBCDIC.ebcdic037ToASCII : EBCDIC.ebcdic1047ToASCII
@@ -337,23 +387,34 @@ struct MessageDecoder {
             break
         }
         if violation == nil, layout.subfieldKind == 1 || layout.subfieldKind == 2 {
-            if let problem = Subfields.validate(content, layout: layout) {
+            if let problem = Subfields.validate(content, layout: layout, hexChecked: layout.encoding == .hex) {
                 violation = (problem.offset, .invalidTLV, problem.expected)
             }
         }
         guard let (index, code, expected) = violation else { return }
+        try self.reject(code, at: index, expected: expected, content: content, layout: layoutPointer, number: number, offset: offset)
+    }
+
+    /// Throws the error for a content violation at `index` of `content`, or records it as a warning when
+    /// decoding is lenient and the violation is one that may be downgraded.
+    @inline(never)
+    mutating func reject(
+        _ code: ISO8583Error.Code, at index: Int, expected: String, content: UnsafeRawBufferPointer, layout layoutPointer: UnsafePointer<FieldLayout>,
+        number: Int, offset: Int
+    ) throws(ISO8583Error) {
+        let layout = layoutPointer.pointee
         let sensitive = layout.sensitivity != .none
         let found: String
         if sensitive {
             found = "a value that does not fit (masked)"
         } else if index < content.count {
-            found = "'\(self.printable(content, index, 1))' at position \(index + 1)"
+            found = "'\(Self.printable(content, index, 1))' at position \(index + 1)"
         } else {
             found = "\(content.count) characters"
         }
         let error = ISO8583Error(
             code, field: String(number), offset: offset + min(index, content.count), expected: expected, found: found,
-            hexWindow: self.window(bytes, at: offset + min(index, content.count), sensitive: sensitive)
+            hexWindow: Self.window(self.bytes, at: offset + min(index, content.count), sensitive: sensitive)
         )
         // Only content-class problems may be downgraded; a broken TLV or BCD nibble breaks the value.
         if code == .invalidCharacter, self.options.contentValidation == .lenient || layout.validation == .lenient {
@@ -363,12 +424,84 @@ struct MessageDecoder {
         }
     }
 
-    func truncated(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) -> ISO8583Error {
-        ISO8583Error(.truncated, offset: offset, expected: what, found: "\(max(bytes.count - offset, 0)) bytes left", hexWindow: self.window(bytes, at: offset, sensitive: false))
+    // MARK: Errors, built out of line
+
+    @inline(never)
+    static func truncated(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) -> ISO8583Error {
+        ISO8583Error(.truncated, offset: offset, expected: what, found: "\(max(bytes.count - offset, 0)) bytes left", hexWindow: Self.window(bytes, at: offset, sensitive: false))
+    }
+
+    @inline(never)
+    static func trailingBytes(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> ISO8583Error {
+        ISO8583Error(
+            .trailingBytes, offset: offset, expected: "the message to end after the last field",
+            found: "\(bytes.count - offset) more bytes", hexWindow: Self.window(bytes, at: offset, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func badBitmap(_ bytes: UnsafeRawBufferPointer, at offset: Int, name: String) -> ISO8583Error {
+        let bad = offset + (Hex.firstInvalid(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 16])) ?? 0)
+        return ISO8583Error(
+            .invalidCharacter, field: "1", offset: bad, expected: "hex digits in the \(name)",
+            found: Self.printable(bytes, bad, 1), hexWindow: Self.window(bytes, at: bad, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func unknownField(_ bytes: UnsafeRawBufferPointer, _ number: Int, spec: MessageSpec, at offset: Int) -> ISO8583Error {
+        ISO8583Error(
+            .unknownField, field: String(number), offset: offset, expected: "only fields the spec \(spec.name) defines",
+            found: "bit \(number) set", hexWindow: Self.window(bytes, at: offset, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func missingPrefix(_ bytes: UnsafeRawBufferPointer, _ number: Int, layout layoutPointer: UnsafePointer<FieldLayout>, at offset: Int) -> ISO8583Error {
+        let layout = layoutPointer.pointee
+        return ISO8583Error(
+            .missingFieldBytes, field: String(number), offset: offset, expected: "a \(layout.prefixBytes)-byte \(layout.prefix.specName) length prefix",
+            found: "\(bytes.count - offset) bytes left", hexWindow: Self.window(bytes, at: offset, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func badPrefix(_ bytes: UnsafeRawBufferPointer, _ number: Int, layout layoutPointer: UnsafePointer<FieldLayout>, at offset: Int) -> ISO8583Error {
+        let layout = layoutPointer.pointee
+        let size = Int(layout.prefixBytes)
+        let expected: String
+        switch layout.prefixEncoding {
+        case .ascii: expected = "\(layout.prefix.rawValue) ASCII digits"
+        case .ebcdic037, .ebcdic1047: expected = "\(layout.prefix.rawValue) EBCDIC digits"
+        case .bcd, .binary: expected = "a BCD length"
+        }
+        return ISO8583Error(
+            .invalidLengthPrefix, field: String(number), offset: offset, expected: expected,
+            found: layout.prefixEncoding == .ascii ? "\"\(Self.printable(bytes, offset, size))\"" : Hex.encode(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size])),
+            hexWindow: Self.window(bytes, at: offset, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func overLength(_ bytes: UnsafeRawBufferPointer, _ number: Int, _ count: Int, layout layoutPointer: UnsafePointer<FieldLayout>, at offset: Int) -> ISO8583Error {
+        let layout = layoutPointer.pointee
+        return ISO8583Error(
+            .invalidLength, field: String(number), offset: offset, expected: "at most \(layout.length) \(layout.unit.specName)",
+            found: String(count), hexWindow: Self.window(bytes, at: offset, sensitive: false)
+        )
+    }
+
+    @inline(never)
+    static func missingContent(_ bytes: UnsafeRawBufferPointer, _ number: Int, _ contentBytes: Int, layout layoutPointer: UnsafePointer<FieldLayout>, at offset: Int) -> ISO8583Error {
+        let layout = layoutPointer.pointee
+        return ISO8583Error(
+            .missingFieldBytes, field: String(number), offset: offset, expected: "\(contentBytes) bytes of field \(number)",
+            found: "\(bytes.count - offset) bytes left", hexWindow: Self.window(bytes, at: offset, sensitive: layout.sensitivity != .none)
+        )
     }
 
     /// Printable text of `count` bytes at `offset`, non-printable bytes as `\xNN`.
-    func printable(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> String {
+    static func printable(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> String {
         var text = ""
         for i in offset..<min(offset + count, bytes.count) {
             let b = bytes[i]
@@ -378,7 +511,7 @@ struct MessageDecoder {
     }
 
     /// Up to 16 bytes around `offset` as hex, the byte at `offset` in brackets; all masked when sensitive.
-    func window(_ bytes: UnsafeRawBufferPointer, at offset: Int, sensitive: Bool) -> String {
+    static func window(_ bytes: UnsafeRawBufferPointer, at offset: Int, sensitive: Bool) -> String {
         let from = max(0, offset - 4)
         let to = min(bytes.count, offset + 12)
         guard from < to else { return "" }

@@ -7,20 +7,16 @@ extension MessageSpec {
     /// ``ISO8583Error/Code/validationFailed``, and nothing is written then. A field that is unchanged since
     /// `message` was decoded with this same spec is written with its original bytes.
     public func encode(_ message: ISO8583Message, into buffer: inout ByteBuffer) throws(ISO8583Error) {
-        // An upper bound of the encoded size, so that the whole message is written through one pointer.
-        var bound = self.header.byteCount + 4 + 48
-        for entry in message.entries {
-            let layout = self.layouts[Int(min(entry.number, 192))]
-            bound += Int(layout.prefixBytes) + 2 * Int(entry.valueBytes) + 2 * Int(entry.count) + Int(entry.wireLength)
-            if layout.prefix == .fixed { bound += 2 * Int(layout.length) }
-        }
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out in
-            message.storage.withUnsafeReadableBytes { storage in
-                var writer = RawWriter(out)
-                errors = self.encodeBody(message, storage: storage, into: &writer)
-                return writer.index
+        message.entries.withUnsafeBufferPointer { entries in
+            let plan = self.plan(entries, errors: &errors)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
+                message.storage.withUnsafeReadableBytes { storage in
+                    var writer = RawWriter(out)
+                    self.encodeBody(message, entries: entries, plan: plan, storage: storage, into: &writer, errors: &errors)
+                    return writer.index
+                }
             }
         }
         if !errors.isEmpty {
@@ -29,9 +25,58 @@ extension MessageSpec {
         }
     }
 
-    /// Writes header, MTI, bitmaps and fields; returns the validation errors (the bytes are discarded then).
-    private func encodeBody(_ message: ISO8583Message, storage: UnsafeRawBufferPointer, into writer: inout RawWriter) -> [ISO8583Error] {
-        var errors: [ISO8583Error] = []
+    /// What one pass over the fields tells before anything is written.
+    struct EncodePlan {
+        var primary: UInt64 = 0
+        var secondary: UInt64 = 0
+        var tertiary: UInt64 = 0
+        /// An upper bound of the encoded size, so that the whole message is written through one pointer.
+        var bound = 0
+        /// Some field has a number the spec's bitmaps cannot carry.
+        var outOfRange = false
+    }
+
+    /// The bitmaps and the size bound; errors for fields the bitmaps cannot carry.
+    @inline(__always)
+    private func plan(_ entries: UnsafeBufferPointer<ISO8583Message.Entry>, errors: inout [ISO8583Error]) -> EncodePlan {
+        var plan = EncodePlan()
+        let layouts = UnsafePointer(self.layouts.base)
+        let tertiary = self.tertiaryBitmap
+        var bound = self.header.byteCount + 4 + 48
+        for entry in entries {
+            let n = Int(entry.number)
+            let layout = layouts + min(n, 192)
+            bound &+= Int(layout.pointee.prefixBytes) &+ 2 &* (Int(entry.valueBytes) &+ Int(entry.count)) &+ Int(entry.wireLength)
+            if layout.pointee.prefix == .fixed { bound &+= 2 &* Int(layout.pointee.length) }
+            // Bit n of the 192: word (n - 1) / 64, bit 63 - (n - 1) % 64 counting from the least significant.
+            let bit = UInt64(1) &<< UInt64(truncatingIfNeeded: 63 &- ((n &- 1) & 63))
+            if n >= 2, n <= 64 {
+                plan.primary |= bit
+            } else if n > 64, n <= 128, n != 65 || !tertiary {
+                plan.secondary |= bit
+            } else if n > 128, n <= 192, tertiary {
+                plan.tertiary |= bit
+            } else {
+                plan.outOfRange = true
+                errors.append(self.outOfRange(n))
+            }
+        }
+        if plan.tertiary != 0 { plan.secondary |= 1 << 63 }
+        if plan.secondary != 0 { plan.primary |= 1 << 63 }
+        plan.bound = bound
+        return plan
+    }
+
+    @inline(never)
+    private func outOfRange(_ number: Int) -> ISO8583Error {
+        ISO8583Error(.unknownField, field: String(number), expected: "fields 2–\(self.maximumField)", found: "field \(number)")
+    }
+
+    /// Writes header, MTI, bitmaps and fields; collects the validation errors (the bytes are discarded then).
+    private func encodeBody(
+        _ message: ISO8583Message, entries: UnsafeBufferPointer<ISO8583Message.Entry>, plan: EncodePlan,
+        storage: UnsafeRawBufferPointer, into writer: inout RawWriter, errors: inout [ISO8583Error]
+    ) {
         let reuseWire = message.spec === self
         let headerSize = self.header.byteCount
         if headerSize > 0 {
@@ -42,50 +87,130 @@ extension MessageSpec {
             }
         }
         self.writeMTI(message.mti, into: &writer)
+        self.writeBitmap(plan.primary, into: &writer)
+        if plan.secondary != 0 { self.writeBitmap(plan.secondary, into: &writer) }
 
-        // Bitmaps.
-        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var outOfRange = false
-        for entry in message.entries {
-            let n = Int(entry.number)
-            switch n {
-            case 2...64: words.0 |= 1 << (64 - n)
-            case 66...128: words.1 |= 1 << (128 - n)
-            case 129...192 where self.tertiaryBitmap: words.2 |= 1 << (192 - n)
-            case 65 where !self.tertiaryBitmap: words.1 |= 1 << 63
-            default:
-                outOfRange = true
-                errors.append(ISO8583Error(.unknownField, field: String(n), expected: "fields 2–\(self.maximumField)", found: "field \(n)"))
-            }
-        }
-        if words.2 != 0 { words.1 |= 1 << 63 }
-        if words.1 != 0 { words.0 |= 1 << 63 }
-        self.writeBitmap(words.0, into: &writer)
-        if words.1 != 0 { self.writeBitmap(words.1, into: &writer) }
-
+        let layouts = UnsafePointer(self.layouts.base)
         // The tertiary bitmap sits in bit 65's place: before the first field above 65.
-        var tertiaryWritten = words.2 == 0
-        for entry in message.entries {
+        var tertiaryWritten = plan.tertiary == 0
+        let count = entries.count
+        var i = 0
+        while i < count {
+            let entry = entries[i]
             let number = Int(entry.number)
+            i &+= 1
             if !tertiaryWritten, number > 65 {
-                self.writeBitmap(words.2, into: &writer)
+                self.writeBitmap(plan.tertiary, into: &writer)
                 tertiaryWritten = true
             }
-            if outOfRange, number > self.maximumField || number == 129 || (number == 65 && self.tertiaryBitmap) { continue }
-            guard self.layouts[number].defined else {
-                errors.append(ISO8583Error(.unknownField, field: String(number), expected: "only fields the spec \(self.name) defines", found: "field \(number)"))
-                continue
-            }
+            if plan.outOfRange, number > self.maximumField || number == 129 || (number == 65 && self.tertiaryBitmap) { continue }
             if reuseWire, entry.wireValid {
-                writer.write(UnsafeRawBufferPointer(rebasing: storage[Int(entry.wireStart)..<Int(entry.wireStart + entry.wireLength)]))
+                // Unchanged fields that follow one another in storage are copied in one go (all of them, for
+                // a decoded message nobody changed).
+                var end = Int(entry.wireStart) &+ Int(entry.wireLength)
+                while i < count {
+                    let following = entries[i]
+                    guard following.wireValid, Int(following.wireStart) == end, tertiaryWritten || following.number <= 65 else { break }
+                    end &+= Int(following.wireLength)
+                    i &+= 1
+                }
+                writer.write(UnsafeRawBufferPointer(rebasing: storage[Int(entry.wireStart)..<end]))
                 continue
             }
-            self.writeField(entry, from: storage, message: message, into: &writer, errors: &errors)
+            // Through the pointer, so that only what this field needs is loaded.
+            let layout = layouts + number
+            guard layout.pointee.defined else {
+                errors.append(self.undefinedField(number))
+                continue
+            }
+            let stored = UnsafeRawBufferPointer(rebasing: storage[Int(entry.valueStart)..<Int(entry.valueStart + entry.valueBytes)])
+            switch entry.representation {
+            case .text where layout.pointee.encoding == .ascii && layout.pointee.contentClass != .b:
+                Self.writeCharacters(number: number, layout: layout, text: stored, into: &writer, errors: &errors)
+            case .text:
+                self.writeField(number: number, layout: layout, text: stored, rawBytes: false, into: &writer, errors: &errors)
+            case .raw:
+                self.writeField(number: number, layout: layout, text: stored, rawBytes: true, into: &writer, errors: &errors)
+            default:
+                // Stored in another spec's wire form: convert to text first.
+                var text = message.text(of: entry)
+                text.withUTF8 { utf8 in
+                    self.writeField(number: number, layout: layout, text: UnsafeRawBufferPointer(utf8), rawBytes: false, into: &writer, errors: &errors)
+                }
+            }
         }
         if !tertiaryWritten {
-            self.writeBitmap(words.2, into: &writer)
+            self.writeBitmap(plan.tertiary, into: &writer)
         }
-        return errors
+    }
+
+    @inline(never)
+    private func undefinedField(_ number: Int) -> ISO8583Error {
+        ISO8583Error(.unknownField, field: String(number), expected: "only fields the spec \(self.name) defines", found: "field \(number)")
+    }
+
+    /// A character field in ASCII, the common case: checked eight bytes at a time, copied, padded.
+    @inline(__always)
+    private static func writeCharacters(
+        number: Int, layout: UnsafePointer<FieldLayout>, text value: UnsafeRawBufferPointer, into buffer: inout RawWriter,
+        errors: inout [ISO8583Error]
+    ) {
+        let contentClass = layout.pointee.contentClass
+        let bad: Int?
+        switch contentClass {
+        case .n: bad = ASCIIWords.firstFailing(value) { ASCIIWords.digits($0) }
+        case .ans: bad = ASCIIWords.firstFailing(value) { ASCIIWords.printable($0) }
+        default: bad = contentClass.firstViolationOfOtherClasses(in: value)
+        }
+        if let bad {
+            errors.append(Self.characterError(number: number, layout: layout, value: value, at: bad))
+            return
+        }
+        let length = Int(layout.pointee.length)
+        var characters = value.count
+        var pad = 0
+        if layout.pointee.prefix == .fixed {
+            guard characters <= length, layout.pointee.padding != .none || characters == length else {
+                errors.append(Self.lengthError(number: number, layout: layout, characters: characters))
+                return
+            }
+            pad = length &- characters
+            characters = length
+        } else {
+            guard characters <= length else {
+                errors.append(Self.lengthError(number: number, layout: layout, characters: characters))
+                return
+            }
+            if layout.pointee.prefixEncoding == .ascii {
+                buffer.writeDecimal(characters, digits: Int(layout.pointee.prefixBytes), zero: 0x30)
+            } else {
+                Self.writePrefix(characters, layout: layout, into: &buffer)
+            }
+        }
+        if pad == 0 {
+            buffer.write(value)
+            return
+        }
+        let padByte = layout.pointee.padCharacter
+        let left = layout.pointee.padding == .left
+        if left { buffer.fill(padByte, count: pad) }
+        buffer.write(value)
+        if !left { buffer.fill(padByte, count: pad) }
+    }
+
+    @inline(never)
+    static func characterError(number: Int, layout: UnsafePointer<FieldLayout>, value: UnsafeRawBufferPointer, at bad: Int) -> ISO8583Error {
+        ISO8583Error(
+            .invalidCharacter, field: String(number), offset: bad, expected: layout.pointee.contentClass.expectation,
+            found: layout.pointee.sensitivity != .none ? "a character outside the class (masked)" : "'\(String(decoding: [value[bad]], as: UTF8.self))' at position \(bad + 1)"
+        )
+    }
+
+    @inline(never)
+    static func lengthError(number: Int, layout: UnsafePointer<FieldLayout>, characters: Int) -> ISO8583Error {
+        let length = layout.pointee.length
+        let expected = layout.pointee.prefix == .fixed ? "\(length) characters" : "at most \(length) characters"
+        return ISO8583Error(.invalidLength, field: String(number), expected: expected, found: "\(characters)")
     }
 
     /// Encodes `message` into a new buffer.
@@ -121,48 +246,25 @@ extension MessageSpec {
             buffer.write(bigEndian: word)
         case .hex:
             buffer.withSpace(16) { out in
-                for i in 0..<16 {
-                    out[i] = Hex.digits[Int((word >> UInt64(60 - 4 * i)) & 0xF)]
-                }
+                ASCIIWords.store(ASCIIWords.hexCharacters(UInt32(truncatingIfNeeded: word >> 32)), to: out.baseAddress!)
+                ASCIIWords.store(ASCIIWords.hexCharacters(UInt32(truncatingIfNeeded: word)), to: out.baseAddress! + 8)
                 return 16
             }
         }
     }
 
-    /// Writes one field from its stored value. Returns the validation error instead of writing, if any.
-    private func writeField(
-        _ entry: ISO8583Message.Entry,
-        from storage: UnsafeRawBufferPointer,
-        message: ISO8583Message,
-        into buffer: inout RawWriter,
-        errors: inout [ISO8583Error]
-    ) {
-        let number = Int(entry.number)
-        let layout = self.layouts[number]
-        let stored = UnsafeRawBufferPointer(rebasing: storage[Int(entry.valueStart)..<Int(entry.valueStart + entry.valueBytes)])
-        // The logical value: ASCII text, or raw bytes for b fields stored raw.
-        switch entry.representation {
-        case .text:
-            self.writeField(number: number, layout: layout, text: stored, rawBytes: false, into: &buffer, errors: &errors)
-        case .raw:
-            self.writeField(number: number, layout: layout, text: stored, rawBytes: true, into: &buffer, errors: &errors)
-        default:
-            // Stored in another spec's wire form: convert to text first.
-            var text = message.text(of: entry)
-            text.withUTF8 { utf8 in
-                self.writeField(number: number, layout: layout, text: UnsafeRawBufferPointer(utf8), rawBytes: false, into: &buffer, errors: &errors)
-            }
-        }
-    }
-
+    /// Writes one field from its text (or, with `rawBytes`, the raw bytes of a `b` field); records the
+    /// validation error instead of writing, if any.
+    @inline(never)
     private func writeField(
         number: Int,
-        layout: FieldLayout,
+        layout layoutPointer: UnsafePointer<FieldLayout>,
         text value: UnsafeRawBufferPointer,
         rawBytes: Bool,
         into buffer: inout RawWriter,
         errors: inout [ISO8583Error]
     ) {
+        let layout = layoutPointer.pointee
         var path: String { String(number) }
         let sensitive = layout.sensitivity != .none
         if layout.contentClass == .b {
@@ -203,7 +305,7 @@ extension MessageSpec {
                 errors.append(ISO8583Error(.invalidLength, field: path, expected: "at most \(layout.length) \(layout.unit.specName)", found: String(prefixValue)))
                 return
             }
-            self.writePrefix(prefixValue, layout: layout, into: &buffer)
+            Self.writePrefix(prefixValue, layout: layoutPointer, into: &buffer)
             let padFirst = layout.padding == .left
             if padFirst { self.writePad(padBytes, byte: layout.padCharacter, hex: layout.encoding == .hex, into: &buffer) }
             switch (layout.encoding, rawBytes) {
@@ -217,17 +319,14 @@ extension MessageSpec {
             case (_, true):
                 buffer.withSpace(byteCount * 2) { out in
                     for i in 0..<byteCount {
-                        out[2 * i] = Hex.digits[Int(value[i] >> 4)]
-                        out[2 * i + 1] = Hex.digits[Int(value[i] & 0xF)]
+                        out[2 * i] = Hex.character(value[i] >> 4)
+                        out[2 * i + 1] = Hex.character(value[i] & 0xF)
                     }
                     return byteCount * 2
                 }
             case (_, false):
                 buffer.withSpace(value.count) { out in
-                    for i in 0..<value.count {
-                        let c = value[i]
-                        out[i] = c &- 97 < 6 ? c &- 32 : c  // upper-case hex
-                    }
+                    Self.copyUpperCasingHex(value, to: out)
                     return value.count
                 }
             }
@@ -259,7 +358,7 @@ extension MessageSpec {
         switch layout.encoding {
         case .ascii, .ebcdic037, .ebcdic1047:
             let prefixValue = characters
-            self.writePrefix(prefixValue, layout: layout, into: &buffer)
+            Self.writePrefix(prefixValue, layout: layoutPointer, into: &buffer)
             let table: [UInt8]? = layout.encoding == .ascii ? nil : (layout.encoding == .ebcdic037 ? EBCDIC.asciiTo037 : EBCDIC.asciiTo1047)
             let padByte = table.map { $0[Int(layout.padCharacter & 0x7F)] } ?? layout.padCharacter
             buffer.withSpace(characters) { out in
@@ -285,7 +384,7 @@ extension MessageSpec {
             let signed = layout.contentClass == .xn
             let digits = signed ? characters - 1 : characters
             let prefixValue = layout.unit == .bytes ? (signed ? 1 : 0) + (digits + 1) / 2 : characters
-            self.writePrefix(prefixValue, layout: layout, into: &buffer)
+            Self.writePrefix(prefixValue, layout: layoutPointer, into: &buffer)
             // Build the digit text with padding applied, then pack it.
             let padByte = layout.padCharacter
             let body = signed ? UnsafeRawBufferPointer(rebasing: value.dropFirst()) : value
@@ -315,33 +414,45 @@ extension MessageSpec {
         return
     }
 
+    /// Copies hex text, its letters made upper-case, eight characters at a time.
+    @inline(__always)
+    static func copyUpperCasingHex(_ text: UnsafeRawBufferPointer, to out: UnsafeMutableRawBufferPointer) {
+        let count = text.count
+        guard count > 0 else { return }
+        let from = text.baseAddress!
+        let to = out.baseAddress!
+        var i = 0
+        while i &+ 8 <= count {
+            ASCIIWords.store(ASCIIWords.upperCasedHex(ASCIIWords.load(from + i)), to: to + i)
+            i &+= 8
+        }
+        while i < count {
+            let c = from.load(fromByteOffset: i, as: UInt8.self)
+            to.storeBytes(of: c &- 97 < 6 ? c &- 32 : c, toByteOffset: i, as: UInt8.self)
+            i &+= 1
+        }
+    }
+
     @inline(__always)
     private func writePad(_ count: Int, byte: UInt8, hex: Bool, into buffer: inout RawWriter) {
         guard count > 0 else { return }
         if hex {
             for _ in 0..<count {
-                buffer.write(Hex.digits[Int(byte >> 4)], Hex.digits[Int(byte & 0xF)])
+                buffer.write(Hex.character(byte >> 4), Hex.character(byte & 0xF))
             }
         } else {
             buffer.fill(byte, count: count)
         }
     }
 
-    @inline(__always)
-    private func writePrefix(_ value: Int, layout: FieldLayout, into buffer: inout RawWriter) {
+    @inline(never)
+    private static func writePrefix(_ value: Int, layout layoutPointer: UnsafePointer<FieldLayout>, into buffer: inout RawWriter) {
+        let layout = layoutPointer.pointee
         let digits = Int(layout.prefix.rawValue)
         guard digits > 0 else { return }
         switch layout.prefixEncoding {
         case .ascii, .ebcdic037, .ebcdic1047:
-            let zero: UInt8 = layout.prefixEncoding == .ascii ? 48 : 0xF0
-            buffer.withSpace(digits) { out in
-                var v = value
-                for i in stride(from: digits - 1, through: 0, by: -1) {
-                    out[i] = zero + UInt8(v % 10)
-                    v /= 10
-                }
-                return digits
-            }
+            buffer.writeDecimal(value, digits: digits, zero: layout.prefixEncoding == .ascii ? 0x30 : 0xF0)
         case .bcd:
             let size = (digits + 1) / 2
             buffer.withSpace(size) { out in
@@ -376,10 +487,53 @@ struct RawWriter {
 
     @inline(__always)
     mutating func write(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        precondition(self.index + bytes.count <= self.out.count, "encoder size bound too small")
-        (self.out.baseAddress! + self.index).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        self.index += bytes.count
+        let count = bytes.count
+        guard count > 0 else { return }
+        precondition(self.index &+ count <= self.out.count, "encoder size bound too small")
+        let to = self.out.baseAddress! + self.index
+        let from = bytes.baseAddress!
+        // Field values are short: eight bytes at a time, the last word overlapping, beats a call to memmove.
+        if count >= 8, count <= 64 {
+            var i = 0
+            while i &+ 8 < count {
+                ASCIIWords.store(ASCIIWords.load(from + i), to: to + i)
+                i &+= 8
+            }
+            ASCIIWords.store(ASCIIWords.load(from + (count &- 8)), to: to + (count &- 8))
+        } else if count < 8 {
+            if count >= 4 {
+                let first = from.loadUnaligned(as: UInt32.self)
+                let last = (from + (count &- 4)).loadUnaligned(as: UInt32.self)
+                to.storeBytes(of: first, as: UInt32.self)
+                (to + (count &- 4)).storeBytes(of: last, as: UInt32.self)
+            } else {
+                // 1–3 bytes: first, middle and last (some the same).
+                let first = from.load(as: UInt8.self)
+                let middle = from.load(fromByteOffset: count &>> 1, as: UInt8.self)
+                let last = from.load(fromByteOffset: count &- 1, as: UInt8.self)
+                to.storeBytes(of: first, as: UInt8.self)
+                to.storeBytes(of: middle, toByteOffset: count &>> 1, as: UInt8.self)
+                to.storeBytes(of: last, toByteOffset: count &- 1, as: UInt8.self)
+            }
+        } else {
+            to.copyMemory(from: from, byteCount: count)
+        }
+        self.index &+= count
+    }
+
+    /// `value` as `digits` decimal digits (the last `digits` of it), from the digit `zero` up.
+    @inline(__always)
+    mutating func writeDecimal(_ value: Int, digits: Int, zero: UInt8) {
+        precondition(self.index &+ digits <= self.out.count, "encoder size bound too small")
+        let to = self.out.baseAddress! + self.index
+        var v = value
+        var i = digits
+        while i > 0 {
+            i &-= 1
+            to.storeBytes(of: zero &+ UInt8(truncatingIfNeeded: v % 10), toByteOffset: i, as: UInt8.self)
+            v /= 10
+        }
+        self.index &+= digits
     }
 
     @inline(__always)

@@ -61,8 +61,9 @@ public final class MessageSpec: Sendable {
 
     /// Field definitions, indexed by field number (index 0 and the bitmap positions are `nil`).
     @usableFromInline let fieldTable: [FieldSpec?]
-    /// The same definitions as plain values for the hot path.
-    @usableFromInline let layouts: [FieldLayout]
+    /// The same definitions as plain values for the hot path, indexed by field number 0–192, behind a
+    /// pointer: the decoder and encoder read them with no bounds check and no reference counting.
+    @usableFromInline let layouts: FieldLayoutTable
 
     /// The highest field number a message of this spec can carry.
     public var maximumField: Int { self.tertiaryBitmap ? 192 : 128 }
@@ -97,7 +98,11 @@ public final class MessageSpec: Sendable {
             layouts[field.number] = FieldLayout(field)
         }
         self.fieldTable = table
-        self.layouts = layouts
+        self.layouts = FieldLayoutTable(layouts)
+    }
+
+    deinit {
+        self.layouts.deallocate()
     }
 
     /// The definition of field `number`, or `nil` when the spec does not define it.
@@ -116,5 +121,32 @@ public final class MessageSpec: Sendable {
         guard let field = self.field(path.field) else { return nil }
         guard let sub = path.subfield else { return field.name }
         return field.subfields?.element(sub)?.name
+    }
+}
+
+/// The field layouts of one spec, indexed by field number (0–192), in memory the spec owns.
+@usableFromInline
+struct FieldLayoutTable: @unchecked Sendable {
+    /// Written once in `init`, read-only afterwards, freed by the owning spec's `deinit`.
+    @usableFromInline let base: UnsafeMutablePointer<FieldLayout>
+
+    @usableFromInline static let count = 193
+
+    init(_ layouts: [FieldLayout]) {
+        precondition(layouts.count == Self.count, "a layout per field number 0–192")
+        self.base = .allocate(capacity: Self.count)
+        self.base.initialize(from: layouts, count: Self.count)
+    }
+
+    /// The layout of field `number`; `number` must be 0–192.
+    @inlinable @inline(__always)
+    subscript(number: Int) -> FieldLayout {
+        assert(number >= 0 && number < Self.count, "field number out of the layout table")
+        return self.base[number]
+    }
+
+    func deallocate() {
+        self.base.deinitialize(count: Self.count)
+        self.base.deallocate()
     }
 }

@@ -101,11 +101,14 @@ public enum Subfields {
     }
 
     /// Checks a composite field's structure on decode without building anything. Returns the offset of the
-    /// first problem and what was expected there.
-    static func validate(_ content: UnsafeRawBufferPointer, layout: FieldLayout) -> (offset: Int, expected: String)? {
+    /// first problem and what was expected there. `hexChecked`: hex content is known to be all hex digits.
+    static func validate(_ content: UnsafeRawBufferPointer, layout: FieldLayout, hexChecked: Bool = false) -> (offset: Int, expected: String)? {
         switch layout.subfieldKind {
         case 1:
             if layout.encoding == .hex {
+                if hexChecked || Hex.firstInvalid(content) == nil {
+                    return BERTLV.validate(CheckedHexPairs(content))
+                }
                 return BERTLV.validate(HexPairs(content))
             } else if layout.encoding == .binary {
                 return BERTLV.validate(RawBytes(content))
@@ -145,6 +148,22 @@ struct HexPairs: TLVByteSource {
         guard let hi = Hex.nibble(self.text[2 * index]), let lo = Hex.nibble(self.text[2 * index + 1]) else { return nil }
         return hi << 4 | lo
     }
+    func wireOffset(of index: Int) -> Int { 2 * index }
+}
+
+/// Hex text already checked to be all hex digits: no character can fail.
+struct CheckedHexPairs: TLVByteSource {
+    let text: UnsafeRawBufferPointer
+    init(_ text: UnsafeRawBufferPointer) { self.text = text }
+    var count: Int { self.text.count / 2 }
+
+    @inline(__always)
+    func byte(at index: Int) -> UInt8? {
+        // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
+        @inline(__always) func value(_ c: UInt8) -> UInt8 { (c & 0x0F) &+ (c &>> 6) &* 9 }
+        return value(self.text[2 &* index]) &<< 4 | value(self.text[2 &* index &+ 1])
+    }
+
     func wireOffset(of index: Int) -> Int { 2 * index }
 }
 

@@ -1,0 +1,140 @@
+/// Eight ASCII bytes at a time in one `UInt64` (SIMD within a register), for the codec's inner loops:
+/// content-class checks, hex bitmaps and upper-casing hex text.
+///
+/// A word holds bytes in memory order, the first byte in the lowest bits. Class tests return a mask with
+/// the high bit of every byte that passes set, so the first failing byte of a word is
+/// `(~mask & highs).trailingZeroBitCount / 8`.
+@usableFromInline
+enum ASCIIWords {
+    @usableFromInline static let ones: UInt64 = 0x0101_0101_0101_0101
+    @usableFromInline static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Eight bytes at `pointer`, the first in the lowest bits.
+    @inlinable @inline(__always)
+    static func load(_ pointer: UnsafeRawPointer) -> UInt64 {
+        UInt64(littleEndian: pointer.loadUnaligned(as: UInt64.self))
+    }
+
+    /// `count` (0–7) bytes at `pointer`, the first in the lowest bits, zero above them; reads no further.
+    @inlinable @inline(__always)
+    static func load(_ pointer: UnsafeRawPointer, count: Int) -> UInt64 {
+        var word: UInt64 = 0
+        var shift: UInt64 = 0
+        var p = pointer
+        if count & 4 != 0 {
+            word = UInt64(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+            p += 4
+            shift = 32
+        }
+        if count & 2 != 0 {
+            word |= UInt64(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))) << shift
+            p += 2
+            shift &+= 16
+        }
+        if count & 1 != 0 {
+            word |= UInt64(p.load(as: UInt8.self)) << shift
+        }
+        return word
+    }
+
+    /// Stores the eight bytes of `word` at `pointer`, the lowest bits first.
+    @inlinable @inline(__always)
+    static func store(_ word: UInt64, to pointer: UnsafeMutableRawPointer) {
+        pointer.storeBytes(of: word.littleEndian, as: UInt64.self)
+    }
+
+    /// High bit set in every byte with a value in `low...high` (both at most 0x7F).
+    @inlinable @inline(__always)
+    static func inRange(_ word: UInt64, _ low: UInt8, _ high: UInt8) -> UInt64 {
+        // On the low seven bits no byte carries into the next: x + (0x80 - low) reaches 0x80 exactly when
+        // x >= low, and x + (0x7F - high) when x > high. Bytes with the top bit set are in no range.
+        let low7 = word & ~Self.highs
+        let atLeastLow = low7 &+ Self.ones &* UInt64(0x80 &- low)
+        let aboveHigh = low7 &+ Self.ones &* UInt64(0x7F &- high)
+        return atLeastLow & ~aboveHigh & ~word & Self.highs
+    }
+
+    /// High bit set in every byte equal to `byte` (at most 0x7F).
+    @inlinable @inline(__always)
+    static func equal(_ word: UInt64, _ byte: UInt8) -> UInt64 {
+        Self.inRange(word, byte, byte)
+    }
+
+    @inlinable @inline(__always)
+    static func digits(_ word: UInt64) -> UInt64 { Self.inRange(word, 0x30, 0x39) }
+
+    @inlinable @inline(__always)
+    static func letters(_ word: UInt64) -> UInt64 { Self.inRange(word | Self.ones &* 0x20, 0x61, 0x7A) }
+
+    @inlinable @inline(__always)
+    static func printable(_ word: UInt64) -> UInt64 { Self.inRange(word, 0x20, 0x7E) }
+
+    @inlinable @inline(__always)
+    static func hexDigits(_ word: UInt64) -> UInt64 {
+        Self.digits(word) | Self.inRange(word | Self.ones &* 0x20, 0x61, 0x66)
+    }
+
+    /// The index of the first byte of `text` whose bit `passes` leaves clear, or `nil` when all pass.
+    @inlinable @inline(__always)
+    static func firstFailing(_ text: UnsafeRawBufferPointer, _ passes: (UInt64) -> UInt64) -> Int? {
+        let count = text.count
+        guard count > 0, let base = text.baseAddress else { return nil }
+        var i = 0
+        while i &+ 8 <= count {
+            let failing = ~passes(Self.load(base + i)) & Self.highs
+            if failing != 0 { return i &+ failing.trailingZeroBitCount &>> 3 }
+            i &+= 8
+        }
+        guard i < count else { return nil }
+        if count >= 8 {
+            // The last eight bytes, overlapping bytes already found good.
+            let failing = ~passes(Self.load(base + (count &- 8))) & Self.highs
+            return failing == 0 ? nil : count &- 8 &+ failing.trailingZeroBitCount &>> 3
+        }
+        let present = Self.highs &>> UInt64((8 &- count) &* 8)
+        let failing = ~passes(Self.load(base, count: count)) & present
+        return failing == 0 ? nil : failing.trailingZeroBitCount &>> 3
+    }
+
+    /// The value of 16 hex characters at `pointer`, or `nil` if one is not a hex digit.
+    @inlinable @inline(__always)
+    static func parseHex16(_ pointer: UnsafeRawPointer) -> UInt64? {
+        let first = Self.load(pointer)
+        let second = Self.load(pointer + 8)
+        guard Self.hexDigits(first) & Self.hexDigits(second) == Self.highs else { return nil }
+        return UInt64(Self.packNibbles(first)) << 32 | UInt64(Self.packNibbles(second))
+    }
+
+    /// Eight hex digits (already checked) as a number, the first character the most significant.
+    @inlinable @inline(__always)
+    static func packNibbles(_ word: UInt64) -> UInt32 {
+        // Letters have bit 6 set: their value is the low nibble plus 9.
+        let letters = (word & (Self.ones &* 0x40)) &>> 6
+        let nibbles = (word & (Self.ones &* 0x0F)) &+ letters &* 9
+        // First character in the top byte, then squeeze pairs of nibbles, bytes and halves together.
+        var v = nibbles.byteSwapped
+        v = ((v &>> 4) | v) & 0x00FF_00FF_00FF_00FF
+        v = ((v &>> 8) | v) & 0x0000_FFFF_0000_FFFF
+        v = ((v &>> 16) | v) & 0x0000_0000_FFFF_FFFF
+        return UInt32(truncatingIfNeeded: v)
+    }
+
+    /// Eight upper-case hex characters of `value`, the most significant first (as a word in memory order).
+    @inlinable @inline(__always)
+    static func hexCharacters(_ value: UInt32) -> UInt64 {
+        var v = UInt64(value)
+        v = (v | v &<< 16) & 0x0000_FFFF_0000_FFFF
+        v = (v | v &<< 8) & 0x00FF_00FF_00FF_00FF
+        v = (v | v &<< 4) & 0x0F0F_0F0F_0F0F_0F0F
+        v = v.byteSwapped
+        // 10–15 become 'A'–'F': 0x30 + n, plus 7 where n + 0x76 reaches 0x80.
+        let letters = ((v &+ Self.ones &* 0x76) & Self.highs) &>> 7
+        return v &+ Self.ones &* 0x30 &+ letters &* 7
+    }
+
+    /// `word` with the lower-case hex letters a–f made upper-case.
+    @inlinable @inline(__always)
+    static func upperCasedHex(_ word: UInt64) -> UInt64 {
+        word &- (Self.inRange(word, 0x61, 0x66) &>> 2)
+    }
+}
