@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end switch benchmark: the switch and two simulated banks in one process (`dcswitch serve`, with the
+# registration center on its embedded PostgreSQL), the traffic generator in another, real loopback TCP between all.
+#
+#   Benchmarks/Scripts/switch-e2e.sh [RATE] [DURATION] [CONNECTIONS]
+#
+# Prints the generator's table (throughput, p50/p90/p99 per flow, corrected for coordinated omission) and writes
+# the JSON report to reports/switch-e2e-<RATE>.json. With RATE=sweep it runs the generator's sweep instead
+# (1000 to 10000 TPS in steps of 1000, p99 objective 10 ms) and reports the highest rate that meets it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/opt/swift/usr/bin:$PATH"
+rate="${1:-3000}"
+duration="${2:-20}"
+connections="${3:-4}"
+
+if ! build_log="$(swift build -c release --product dcswitch 2>&1)"; then echo "$build_log" >&2; exit 1; fi
+bin="$PWD/.build/release/dcswitch"
+mkdir -p reports
+out="$PWD/reports"
+
+work="$(mktemp -d /tmp/dcswitch-e2e.XXXXXX)"
+chmod o+x "$work"   # the embedded cluster runs as the postgres user when we are root
+# Two banks on free ports, the switch on another.
+python3 - "$work" <<'PY'
+import json, socket, sys
+work = sys.argv[1]
+def free():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+net = json.load(open("Fixtures/network.json"))
+net["banks"] = net["banks"][:2]
+for bank in net["banks"]:
+    bank["port"] = free()
+net["switch"]["port"] = free()
+if "metricsPort" in net["switch"]:
+    net["switch"]["metricsPort"] = free()
+json.dump(net, open(f"{work}/network.json", "w"), indent=2)
+print(net["switch"]["port"], file=open(f"{work}/port", "w"))
+PY
+port="$(cat "$work/port")"
+
+cd "$work"
+"$bin" serve --config network.json --data-dir "$work/data" >serve.log 2>&1 &
+serve=$!
+trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$work"' EXIT
+# Ready when the switch's port takes connections (the embedded cluster and the seeds come first).
+python3 - "$port" <<'PY' || { tail -20 serve.log >&2; exit 1; }
+import socket, sys, time
+for _ in range(240):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.5)
+sys.exit("the switch did not start; see serve.log")
+PY
+
+if [ "$rate" = sweep ]; then
+  "$bin" load --target "127.0.0.1:$port" --config network.json --rate 10000 --duration "$duration" --connections "$connections" \
+    --sweep 1000:10000:1000 --slo-p99 10 --report "$out/switch-e2e-sweep.json" --quiet
+else
+  "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
+    --report "$out/switch-e2e-$rate.json" --quiet
+  echo "report: $out/switch-e2e-$rate.json"
+fi
