@@ -1,10 +1,23 @@
 import ISO8583
+import ISO8583Network
 import NIOCore
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Remembers requests by (acquirer, terminal, STAN, RRN, date) so that a repeated request gets the original
 /// answer, never a second execution. A repeat that arrives while the original is still being processed waits
 /// for the same answer.
+///
+/// With a log file, every answer is also appended to it (one line per answer, written before the answer leaves the
+/// switch, not synced) and the table is rebuilt from it at start: a switch restarted after a crash of its process,
+/// or a clean stop, still answers a repeat with the original answer. (A crash of the whole machine can lose the
+/// last answers not yet written back by the kernel; the banks' own idempotency by transaction id does not cover
+/// them, because a repeat gets a new transaction id.)
 public final class DuplicateDetector: Sendable {
     public struct Key: Hashable, Sendable {
         var acquirer: String
@@ -24,6 +37,15 @@ public final class DuplicateDetector: Sendable {
         }
 
         var mti: UInt16
+
+        init(mti: UInt16, acquirer: String, terminal: String, stan: String, rrn: String, date: String) {
+            self.mti = mti
+            self.acquirer = acquirer
+            self.terminal = terminal
+            self.stan = stan
+            self.rrn = rrn
+            self.date = date
+        }
     }
 
     private enum Entry {
@@ -48,11 +70,71 @@ public final class DuplicateDetector: Sendable {
     private let state = Mutex(State())
     private let retentionNanos: UInt64
     private let capacity: Int
+    private let log: LogFile?
+    private let spec: MessageSpec?
 
-    /// Keeps answers for `retention` (default 24 hours) and at most `capacity` of them (oldest dropped first).
+    /// Keeps answers for `retention` (default 24 hours) and at most `capacity` of them (oldest dropped first), in
+    /// memory only.
     public init(retention: TimeAmount = .hours(24), capacity: Int = 2_000_000) {
         self.retentionNanos = UInt64(retention.nanoseconds)
         self.capacity = capacity
+        self.log = nil
+        self.spec = nil
+    }
+
+    /// Keeps answers as ``init(retention:capacity:)`` does, and in the log at `path` (created when missing): the
+    /// answers it holds that are still within `retention` are loaded, and the file is rewritten with only them.
+    /// A torn last line (a crash in the middle of a write) is skipped.
+    public init(path: String, spec: MessageSpec, retention: TimeAmount = .hours(24), capacity: Int = 2_000_000) throws(SwitchError) {
+        self.retentionNanos = UInt64(retention.nanoseconds)
+        self.capacity = capacity
+        self.spec = spec
+        let nowWall = UTCClock.nowNanoseconds()
+        let nowMono = DispatchTimeNanos.now()
+        var state = State()
+        var kept: [String] = []
+        if let text = Self.readFile(path) {
+            for line in text.split(separator: "\n") {
+                guard let (key, response, wall) = Self.parse(line, spec: spec) else { continue }
+                let age = UInt64(max(0, nowWall - wall))
+                guard age <= self.retentionNanos else { continue }
+                let inserted = nowMono >= age ? nowMono - age : 0
+                if state.entries[key] == nil { state.order.append((key, inserted)) }
+                state.entries[key] = .done(response, insertedAtNanos: inserted)
+                kept.append(String(line))
+            }
+        }
+        if kept.count > capacity { kept.removeFirst(kept.count - capacity) }
+        // Rewritten with the live entries only, then appended to.
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw SwitchError(.storage, "cannot create \(temporary): errno \(errno)") }
+        var body = kept.joined(separator: "\n")
+        if !body.isEmpty { body += "\n" }
+        let written = body.utf8.withContiguousStorageIfAvailable { write(fd, $0.baseAddress, $0.count) } ?? -1
+        guard written == body.utf8.count, fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
+            throw SwitchError(.storage, "cannot write \(path): errno \(errno)")
+        }
+        let appender = open(path, O_WRONLY | O_APPEND)
+        guard appender >= 0 else { throw SwitchError(.storage, "cannot open \(path): errno \(errno)") }
+        self.log = LogFile(fd: appender)
+        self.state.withLock { $0 = state }
+    }
+
+    /// The open log: appends are serialized so that lines never interleave.
+    final class LogFile: Sendable {
+        let fd: Int32
+        let lock = Mutex(())
+
+        init(fd: Int32) { self.fd = fd }
+
+        func append(_ line: String) {
+            self.lock.withLock { _ in
+                _ = line.utf8.withContiguousStorageIfAvailable { write(self.fd, $0.baseAddress, $0.count) }
+            }
+        }
+
+        deinit { close(self.fd) }
     }
 
     public func check(_ key: Key, on eventLoop: any EventLoop) -> Verdict {
@@ -77,6 +159,7 @@ public final class DuplicateDetector: Sendable {
     /// Stores the answer to a processed request and answers any repeats that waited for it.
     public func complete(_ key: Key, with response: ISO8583Message) {
         let now = DispatchTimeNanos.now()
+        if let log = self.log, let spec = self.spec { Self.append(key, response, spec: spec, to: log) }
         let waiters = self.state.withLock { state -> [EventLoopPromise<ISO8583Message>] in
             guard case .inProgress(let waiters) = state.entries[key] else { return [] }
             state.entries[key] = .done(response, insertedAtNanos: now)
@@ -101,6 +184,85 @@ public final class DuplicateDetector: Sendable {
             state.order.removeFirst(state.head)
             state.head = 0
         }
+    }
+}
+
+// MARK: The log
+
+extension DuplicateDetector {
+    /// `WALLNANOS|MTI|ACQUIRER|TERMINAL|STAN|RRN|DATE|RESPONSE HEX`: `|` never occurs in those fields (DE 32 is n, DE
+    /// 41 ans but the switch's acquirers use no `|`; a key that holds one is not logged).
+    fileprivate static func append(_ key: Key, _ response: ISO8583Message, spec: MessageSpec, to log: LogFile) {
+        let fields = [key.acquirer, key.terminal, key.stan, key.rrn, key.date]
+        guard !fields.contains(where: { $0.utf8.contains(124) || $0.utf8.contains(10) }) else { return }
+        var buffer = ByteBufferAllocator().buffer(capacity: 512)
+        guard (try? spec.encode(response, into: &buffer)) != nil else { return }
+        var line = String(UTCClock.nowNanoseconds()) + "|" + String(key.mti)
+        for field in fields { line += "|" + field }
+        line += "|"
+        line += buffer.readableBytesView.hexString
+        line += "\n"
+        log.append(line)
+    }
+
+    fileprivate static func parse(_ line: Substring, spec: MessageSpec) -> (Key, ISO8583Message, Int64)? {
+        let parts = line.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 8, let wall = Int64(parts[0]), let mti = UInt16(parts[1]), let bytes = [UInt8](hex: parts[7]) else { return nil }
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        guard let response = try? spec.decode(buffer) else { return nil }
+        let key = Key(mti: mti, acquirer: String(parts[2]), terminal: String(parts[3]), stan: String(parts[4]), rrn: String(parts[5]), date: String(parts[6]))
+        return (key, response, wall)
+    }
+
+    fileprivate static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension Sequence<UInt8> {
+    fileprivate var hexString: String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension [UInt8] {
+    fileprivate init?(hex: Substring) {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 65...70: return c - 55
+            case 97...102: return c - 87
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            i += 2
+        }
+        self = bytes
     }
 }
 

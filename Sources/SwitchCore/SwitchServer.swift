@@ -48,13 +48,20 @@ public final class SwitchServer: Sendable {
             directory: dataDirectory ?? network.switchNode.dataDirectory, spec: spec, gateway: links,
             timeout: timeout, logger: logger
         )
+        // Answers survive a restart when the switch has a data directory (the reversal queue's).
+        let duplicates: DuplicateDetector
+        if let directory = dataDirectory ?? network.switchNode.dataDirectory {
+            duplicates = try DuplicateDetector(path: directory + "/duplicates.log", spec: spec)
+        } else {
+            duplicates = DuplicateDetector()
+        }
         let routing = RoutingTable(network: network)
         let today = UTCClock.calendarParts(nanosecondsSinceEpoch: UTCClock.nowNanoseconds())
         let settlement = SettlementLedger(date: ISO8583LinkCodec.digits(today.month, width: 2) + ISO8583LinkCodec.digits(today.day, width: 2))
         let core = PaymentSwitch(
             configuration: .init(institution: network.switchNode.institution, bankTimeout: timeout),
             network: network, spec: spec, routing: routing, gateway: links, sink: sink, registrar: registrar,
-            reversals: reversals, settlement: settlement, logger: logger
+            reversals: reversals, settlement: settlement, duplicates: duplicates, logger: logger
         )
         links.start()
         let eventLoop = eventLoopGroup.next()

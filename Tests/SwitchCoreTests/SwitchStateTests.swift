@@ -1,3 +1,4 @@
+import Foundation
 import DigitalCurrency
 import ISO8583
 import NIOCore
@@ -83,6 +84,51 @@ struct SwitchStateTests {
             Issue.record("a different STAN was taken for a repeat")
             return
         }
+    }
+
+    @Test func answersSurviveARestartOfTheSwitch() throws {
+        let loop = EmbeddedEventLoop()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dup-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/duplicates.log"
+        let original = request("0200", [3: "009000", 4: "000000001500", 11: "000001", 32: "12345", 37: "000000000001", 41: "TERM0001", 13: "1121"])
+        let key = try #require(DuplicateDetector.Key(original))
+        var answer = original.makeResponse(responseCode: "00")
+        answer[38] = "ABC123"
+        do {
+            let detector = try DuplicateDetector(path: path, spec: self.spec)
+            guard case .process = detector.check(key, on: loop) else { Issue.record("first seen as a repeat"); return }
+            detector.complete(key, with: answer)
+            // In progress when the process dies: no answer to remember.
+            var other = original
+            other[11] = "000002"
+            _ = detector.check(try #require(DuplicateDetector.Key(other)), on: loop)
+        }
+        // A crash in the middle of the next line.
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data("1763700000000000000|200|12345|TERM".utf8))
+        try handle.close()
+
+        let restarted = try DuplicateDetector(path: path, spec: self.spec)
+        #expect(restarted.count == 1)
+        guard case .repeatOf(let repeated) = restarted.check(key, on: loop) else { Issue.record("a repeat after restart was processed"); return }
+        let again = try repeated.wait()
+        #expect(again[38] == "ABC123" && again.responseCode == "00" && again[4] == "000000001500")
+        var other = original
+        other[11] = "000002"
+        guard case .process = restarted.check(try #require(DuplicateDetector.Key(other)), on: loop) else {
+            Issue.record("an unanswered request was remembered")
+            return
+        }
+        // The torn line is gone after the rewrite at start.
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.split(separator: "\n").count == 1)
+
+        // Answers older than the retention are dropped at start.
+        let shortLived = try DuplicateDetector(path: path, spec: self.spec, retention: .nanoseconds(1))
+        #expect(shortLived.count == 0)
     }
 
     @Test func settlementNetsPositionsPerDateAndCutsOver() {
