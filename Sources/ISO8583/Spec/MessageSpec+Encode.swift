@@ -150,7 +150,9 @@ extension MessageSpec {
     }
 
     /// A character field in ASCII, the common case: checked eight bytes at a time, copied, padded.
-    @inline(__always)
+    /// (Transparent: inlined even when the optimizer splits the module into several LLVM modules, as
+    /// SwiftPM's parallel release builds do.)
+    @_transparent
     private static func writeCharacters(
         number: Int, layout: UnsafePointer<FieldLayout>, text value: UnsafeRawBufferPointer, into buffer: inout RawWriter,
         errors: inout [ISO8583Error]
