@@ -216,6 +216,8 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var unappliedLoaded = false
         /// The flush loop has returned (the applier stops too, leaving what is pending for the next start).
         var flushLoopStopped = false
+        /// `run()` has returned: nothing will be committed or applied any more, so nobody waits for it.
+        var finished = false
         var coinApplyDuration = LatencyHistogram()
         var acceptedRecords: UInt64 = 0
         /// Migrations applied; waiters of `waitUntilReady`.
@@ -378,6 +380,14 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                 self.shutdown()
             }
             await journal.close()
+            // Whatever could not be committed or applied (PostgreSQL gone past the drain deadline) stays in the
+            // journal for the next start; whoever waits for it is released now rather than never.
+            let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                state.finished = true
+                defer { state.drainWaiters.removeAll() }
+                return state.drainWaiters.map(\.continuation)
+            }
+            for waiter in waiters { waiter.resume() }
             group.cancelAll()
         }
     }
@@ -397,7 +407,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         let target = state.withLockedValue { $0.acceptedRecords }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLockedValue { state -> Bool in
-                if Self.reached(target, applied: includingCoinState, state) { return true }
+                if state.finished || Self.reached(target, applied: includingCoinState, state) { return true }
                 state.drainWaiters.append((target, includingCoinState, continuation))
                 return false
             }
@@ -659,7 +669,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             let (ready, stopped, pending) = state.withLockedValue {
                 ($0.ready, $0.flushLoopStopped, $0.pendingApplyHead < $0.pendingApply.count)
             }
-            if stopped { return }
+            // After the flush loop stops (a shutdown), the batches it committed are still applied before this
+            // loop ends: a drain waits for coin state.
+            if stopped && !pending { return }
             guard ready && pending else {
                 await applySignal.wait(timeout: nil)
                 continue

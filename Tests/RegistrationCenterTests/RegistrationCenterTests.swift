@@ -230,6 +230,24 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 11)
     }
 
+    /// `dcswitch serve` on SIGTERM: the graceful shutdown reaches the registry first, and then the network waits for
+    /// everything accepted to be committed and applied. That wait must end, with coin state applied, also in deferred
+    /// mode (it used to hang: the apply loop stopped with the flush loop, leaving committed batches unapplied).
+    @Test(arguments: coinStateModes)
+    func shutdownThenWaitAppliesEverythingAndReturns(coinState: RegistrationCenter.CoinStateMode) async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-stop"), maxBatch: 5, coinState: coinState)
+        let run = Task { try await center.run() }
+        for index in 0..<40 { try await center.append([F.issue("stop-\(index)", coin: "s\(index)", to: "A")]) }
+        center.shutdown()
+        await center.waitUntilCommitted()
+        #expect(center.statistics().committedRecords == 40)
+        #expect(try F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 40)
+        try await run.value
+        // Once the registry has stopped, a wait returns at once.
+        await center.waitUntilCommitted()
+    }
+
     @Test func appendsAfterShutdownAreRefused() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-closed"))
