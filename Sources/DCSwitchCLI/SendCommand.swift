@@ -1,4 +1,5 @@
 import ArgumentParser
+import FixtureReplay
 import ISO8583
 import ISO8583Network
 import Logging
@@ -51,31 +52,18 @@ struct SendCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "dcswitch.send")
         logger.logLevel = .error
-        let timeout = TimeAmount.nanoseconds(Int64(self.timeout * 1_000_000_000))
-        let link = ISO8583Link(
-            configuration: .init(host: self.target.host, port: self.target.port, name: "send", requestTimeout: timeout, connectTimeout: timeout),
-            codec: ISO8583LinkCodec(spec: spec), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
-        )
-        link.start()
+        // A connection of its own with one exchange: the answer is the next message from the host, so an 0800 gets
+        // its 0810 (a switch link would take that as its own network-management traffic).
         do {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask { try await link.waitForSignOn().get(); return true }
-                group.addTask { try await Task.sleep(for: .seconds(self.timeout)); return false }
-                let signedOn = try await group.next() ?? false
-                group.cancelAll()
-                if !signedOn {
-                    _ = try? await link.shutdown().get()
-                    throw ISO8583NetworkError(code: .signOnFailed, detail: "not signed on within \(self.timeout) s")
-                }
-            }
-            let answer = try await link.send(message, timeout: timeout).get()
+            let answer = try await SingleExchange.send(
+                message, spec: spec, host: self.target.host, port: self.target.port, timeout: self.timeout,
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
+            )
             print(MessageJSON.render(answer, spec: spec, subfields: true, reveal: self.reveal).text)
             print(MessageDump.render(answer, spec: spec, reveal: self.reveal), terminator: "")
         } catch {
             writeError("error: no answer from \(self.target.host):\(self.target.port) within \(self.timeout) s: \(error)")
-            _ = try? await link.shutdown().get()
             throw ExitCode(1)
         }
-        _ = try? await link.shutdown().get()
     }
 }

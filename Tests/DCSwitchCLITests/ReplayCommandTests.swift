@@ -10,6 +10,15 @@ struct ReplayCommandTests {
         defer { serve.stop() }
         let directory = try TestPostgres.makeTemporaryDirectory("replay-out")
 
+        // 0. `dcswitch send` gets the answer to a network-management request too (it used to time out: its link took
+        //    the 0810 for its own traffic).
+        let echo = try CLI.run([
+            "send", "--target", serve.target, "--spec", "dcswitch-1987", "--timeout", "5",
+            "--json", #"{"mti":"0800","fields":{"7":"1121100000","11":"000021","70":"301"}}"#,
+        ])
+        #expect(echo.status == 0, "\(echo.stdout)\n\(echo.stderr)")
+        #expect(echo.lines.first == #"{"mti":"0810","fields":{"7":"1121100000","11":"000021","39":"00","70":"301"}}"#, "\(echo.stdout)")
+
         // 1. Every shipped fixture passes.
         let suite = CLI.root.appendingPathComponent("Fixtures/replay").path
         let fixtureCount = try FileManager.default.contentsOfDirectory(atPath: suite).filter { $0.hasSuffix(".json") }.count
