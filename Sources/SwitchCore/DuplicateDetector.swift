@@ -1,3 +1,4 @@
+import Foundation
 import ISO8583
 import ISO8583Network
 import NIOCore
@@ -93,7 +94,7 @@ public final class DuplicateDetector: Sendable {
         let nowMono = DispatchTimeNanos.now()
         var state = State()
         var kept: [String] = []
-        if let text = Self.readFile(path) {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             for line in text.split(separator: "\n") {
                 guard let (key, response, wall) = Self.parse(line, spec: spec) else { continue }
                 let age = UInt64(max(0, nowWall - wall))
@@ -195,74 +196,22 @@ extension DuplicateDetector {
     fileprivate static func append(_ key: Key, _ response: ISO8583Message, spec: MessageSpec, to log: LogFile) {
         let fields = [key.acquirer, key.terminal, key.stan, key.rrn, key.date]
         guard !fields.contains(where: { $0.utf8.contains(124) || $0.utf8.contains(10) }) else { return }
-        var buffer = ByteBufferAllocator().buffer(capacity: 512)
-        guard (try? spec.encode(response, into: &buffer)) != nil else { return }
+        guard let hex = try? spec.encodeHex(response) else { return }
         var line = String(UTCClock.nowNanoseconds()) + "|" + String(key.mti)
         for field in fields { line += "|" + field }
         line += "|"
-        line += buffer.readableBytesView.hexString
+        line += hex
         line += "\n"
         log.append(line)
     }
 
     fileprivate static func parse(_ line: Substring, spec: MessageSpec) -> (Key, ISO8583Message, Int64)? {
         let parts = line.split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 8, let wall = Int64(parts[0]), let mti = UInt16(parts[1]), let bytes = [UInt8](hex: parts[7]) else { return nil }
-        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        guard let response = try? spec.decode(buffer) else { return nil }
+        guard parts.count == 8, let wall = Int64(parts[0]), let mti = UInt16(parts[1]), let response = try? spec.decode(hex: parts[7]) else {
+            return nil
+        }
         let key = Key(mti: mti, acquirer: String(parts[2]), terminal: String(parts[3]), stan: String(parts[4]), rrn: String(parts[5]), date: String(parts[6]))
         return (key, response, wall)
-    }
-
-    fileprivate static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension Sequence<UInt8> {
-    fileprivate var hexString: String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
-extension [UInt8] {
-    fileprivate init?(hex: Substring) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 65...70: return c - 55
-            case 97...102: return c - 87
-            default: return nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            i += 2
-        }
-        self = bytes
     }
 }
 

@@ -180,11 +180,15 @@ public struct WorkloadModel: Sendable {
     mutating func spendable(_ wallet: Int) -> Int64? {
         if self.options.allowDeclines { return self.wallets[wallet].balance }
         guard self.clock >= self.wallets[wallet].busyUntil else { return nil }
-        if self.wallets[wallet].incoming > 0, self.clock >= self.wallets[wallet].incomingReady {
-            self.wallets[wallet].available += self.wallets[wallet].incoming
-            self.wallets[wallet].incoming = 0
-        }
+        self.releaseIncoming(wallet)
         return self.wallets[wallet].available
+    }
+
+    /// Moves money whose hold has ended into what `wallet` has available.
+    private mutating func releaseIncoming(_ wallet: Int) {
+        guard self.wallets[wallet].incoming > 0, self.clock >= self.wallets[wallet].incomingReady else { return }
+        self.wallets[wallet].available += self.wallets[wallet].incoming
+        self.wallets[wallet].incoming = 0
     }
 
     /// Reserves `amount` of `wallet` for a payment now in flight.
@@ -195,10 +199,7 @@ public struct WorkloadModel: Sendable {
 
     /// Money received by `wallet`: on hold until the bank has it released.
     mutating func receive(_ wallet: Int, _ amount: Int64) {
-        if self.wallets[wallet].incoming > 0, self.clock >= self.wallets[wallet].incomingReady {
-            self.wallets[wallet].available += self.wallets[wallet].incoming
-            self.wallets[wallet].incoming = 0
-        }
+        self.releaseIncoming(wallet)
         self.wallets[wallet].incoming += amount
         self.wallets[wallet].incomingReady = self.clock &+ self.options.holdNanoseconds
     }
