@@ -90,7 +90,7 @@ public final class CompletionAdvices: Sendable {
     /// Completes once every completion queued so far is acknowledged, or after `deadline` (with `false`).
     public func drain(deadline: NIODeadline, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
         let promise = eventLoop.makePromise(of: Bool.self)
-        func check() {
+        @Sendable func check() {
             if self.isIdle {
                 promise.succeed(true)
             } else if NIODeadline.now() >= deadline {
