@@ -22,6 +22,15 @@ let package = Package(
             path: "Benchmarks/ISO8583Benchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // The codec in a plain loop, for instruction counts under valgrind (see main.swift).
+        .executableTarget(
+            name: "ISO8583CodecLoop",
+            dependencies: [
+                .product(name: "ISO8583", package: "DCSwitch"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/ISO8583Benchmarks"
+        ),
         // Owner-change records per second through the batcher into PostgreSQL, beside raw COPY.
         .executableTarget(
             name: "RegistryIngest",
