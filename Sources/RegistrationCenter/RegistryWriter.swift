@@ -153,8 +153,12 @@ struct RegistryWriter: Sendable {
             try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
         }
 
-        let first = inserted.map(\.createdAtNanos).min()
-        let last = inserted.map(\.createdAtNanos).max()
+        var first: Int64?
+        var last: Int64?
+        for record in inserted {
+            first = min(first ?? .max, record.createdAtNanos)
+            last = max(last ?? .min, record.createdAtNanos)
+        }
         try await connection.query(
             """
             INSERT INTO batches (id, record_count, inserted_count, first_created_at, last_created_at, digest, source,

@@ -44,6 +44,52 @@ struct RegistryQueriesTests {
         }
     }
 
+    /// Deferred coin state: a batch is committed (its records registered) but not yet applied to `coins`. Verify must
+    /// find every record, and conservation must hold at that instant (issuance counts once its batch is applied, in
+    /// the transaction that makes its coins live) and again once the batch is applied.
+    @Test func verificationAndConservationHoldWhileBatchesArePendingApply() async throws {
+        try await F.withDatabase { database, testDatabase in
+            _ = try await database.issue([Coin(id: "p1", value: 70, owner: "A")], issuanceID: "mint", bank: "B001")
+            // Committed, coin state pending: a new issue, a whole-coin transfer and a split of the issued coin.
+            let pending = [
+                F.issue("mint-2", coin: "p2", to: "B", value: 30),
+                F.transfer("pay-1", coin: "p2", from: "B", to: "C", value: 30),
+                F.retire("pay-2", coin: "p1", from: "A", value: 70), F.create("pay-2", coin: "p3", to: "C", value: 50),
+                F.create("pay-2", coin: "p4", to: "A", value: 20),
+            ]
+            let writer = RegistryWriter(logger: .noop)
+            let outcome = try await database.client.withConnection { connection in
+                try await writer.write(
+                    pending, source: .journal, mayContainDuplicates: false, applyCoins: false, on: connection)
+            }
+            #expect(outcome.inserted == 5)
+            #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 1)
+            #expect(try F.count("SELECT count(*) FROM coins", in: testDatabase) == 1)
+
+            let file = try F.temporaryDirectory("verify-pending") + "/record.jsonl"
+            try """
+            {"txn":"mint-2","flow":"issue","records":1}
+            {"txn":"pay-1","flow":"nfc","records":1}
+            {"txn":"pay-2","flow":"nfc","records":3}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let before = try await database.verify(recordFile: file)
+            #expect(before.recordsExpected == 5 && before.recordsFound == 5)
+            #expect(before.duplicates == 0 && before.missingTransactions == 0)
+            #expect(before.conservation == .init(issued: 70, live: 70, ok: true))
+            #expect(before.ok)
+
+            let alerts = try await database.client.withConnection { connection in
+                try await writer.applyDeferred(batchID: outcome.batchID, records: nil, on: connection)
+            }
+            #expect(alerts == [])
+            #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 0)
+            let after = try await database.verify(recordFile: file)
+            #expect(after.recordsFound == 5 && after.ok)
+            #expect(after.conservation == .init(issued: 100, live: 100, ok: true))
+            #expect(try await database.wallet(address: "C").coins.map(\.id) == ["p2", "p3"])
+        }
+    }
+
     @Test func malformedRecordFileNamesLineAndOffset() throws {
         let file = try F.temporaryDirectory("verify-bad") + "/record.jsonl"
         try "{\"txn\":\"t1\",\"flow\":\"nfc\",\"records\":1}\n{\"txn\":\"t2\",\"flow\":\"nfc\"}\n"
