@@ -118,12 +118,14 @@ enum CoinLedger {
         index.reserveCapacity(records.count)
         var chains: [[OwnerChangeRecord]] = []
         chains.reserveCapacity(records.count)
-        for record in records {
-            if let position = index[record.coinID] {
-                chains[position].append(record)
-            } else {
-                index[record.coinID] = chains.count
-                chains.append([record])
+        records.withUnsafeBufferPointer { records in
+            for position in records.indices {
+                if let chain = index[records[position].coinID] {
+                    chains[chain].append(records[position])
+                } else {
+                    index[records[position].coinID] = chains.count
+                    chains.append([records[position]])
+                }
             }
         }
         return chains

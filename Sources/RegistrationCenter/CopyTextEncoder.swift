@@ -31,7 +31,7 @@ struct CopyTextEncoder {
                 break
             }
             if !needsEscape {
-                buffer.writeBytes(bytes)
+                buffer.writeBytes(UnsafeRawBufferPointer(bytes))
                 return
             }
             for byte in bytes {

@@ -787,7 +787,11 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             state.databaseAvailable = true
             state.flushDuration.record(nanoseconds: flushNanos)
             state.batchSizes.record(nanoseconds: UInt64(records.count))
-            for record in records { state.batchAge.record(nanoseconds: committedAt - record.createdAtNanos) }
+            records.withUnsafeBufferPointer { records in
+                for index in records.indices {
+                    state.batchAge.record(nanoseconds: committedAt - records[index].createdAtNanos)
+                }
+            }
             if applyCoins || outcome.inserted == 0 {
                 if state.pendingApplyHead == state.pendingApply.count {
                     state.appliedMark = state.committedRecords

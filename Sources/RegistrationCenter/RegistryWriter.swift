@@ -141,7 +141,9 @@ struct RegistryWriter: Sendable {
         if !fastPath {
             inserted = try await insertIdempotently(records, batchID: batchID, on: connection)
             var copyText = CopyTextEncoder(capacity: inserted.count * 200)
-            for record in inserted { copyText.ownerChange(record, batchID: batchID) }
+            inserted.withUnsafeBufferPointer { rows in
+                for index in rows.indices { copyText.ownerChange(rows[index], batchID: batchID) }
+            }
             digestHex = Self.digest(copyText.buffer)
         }
         let copied = ContinuousClock.now
@@ -153,11 +155,16 @@ struct RegistryWriter: Sendable {
             try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
         }
 
-        var first: Int64?
-        var last: Int64?
-        for record in inserted {
-            first = min(first ?? .max, record.createdAtNanos)
-            last = max(last ?? .min, record.createdAtNanos)
+        // Through the buffer: `for record in inserted` would copy every record (and retain its strings).
+        let (first, last) = inserted.withUnsafeBufferPointer { records -> (Int64?, Int64?) in
+            guard !records.isEmpty else { return (nil, nil) }
+            var first = Int64.max
+            var last = Int64.min
+            for index in records.indices {
+                first = min(first, records[index].createdAtNanos)
+                last = max(last, records[index].createdAtNanos)
+            }
+            return (first, last)
         }
         try await connection.query(
             """
@@ -232,7 +239,10 @@ struct RegistryWriter: Sendable {
             while start < records.count {
                 let end = min(start + Self.copyChunkRows, records.count)
                 var text = CopyTextEncoder(capacity: (end - start) * 200)
-                for index in start..<end { text.ownerChange(records[index], batchID: batchID) }
+                // Rows are encoded from the array's buffer, so that no record is copied on the way.
+                records.withUnsafeBufferPointer { rows in
+                    for index in start..<end { text.ownerChange(rows[index], batchID: batchID) }
+                }
                 text.buffer.withUnsafeReadableBytes { digest.update($0) }
                 try await writer.write(text.buffer)
                 start = end

@@ -76,14 +76,10 @@ struct RegistryIngest: ParsableArguments {
         _ = try cluster.psql(["-c", "CREATE TABLE warmup (LIKE owner_changes INCLUDING ALL)"])
         _ = try cluster.psql(["-c", "\\copy warmup (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
         _ = try cluster.psql(["-c", "DROP TABLE warmup", "-c", "CHECKPOINT"])
-        _ = try cluster.psql(["-c", "CREATE TABLE owner_changes_raw (LIKE owner_changes INCLUDING ALL)"])
-        let rawStart = ContinuousClock.now
-        _ = try cluster.psql(["-c", "\\copy owner_changes_raw (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
-        let rawSeconds = Self.seconds(ContinuousClock.now - rawStart)
-        let rawRows = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM owner_changes_raw"])
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        _ = try cluster.psql(["-c", "DROP TABLE owner_changes_raw", "-c", "CHECKPOINT"])
-        log("raw COPY: \(rawRows) rows in \(rawSeconds) s")
+        let meter = CPUMeter(dataDirectory: cluster.dataDirectory)
+        let rawBefore = try Self.rawCopy(csv: csv, cluster: cluster, meter: meter)
+        log("raw COPY: \(rawBefore.rows) rows in \(rawBefore.seconds) s")
+        let rawRate = Double(rawBefore.rows) / rawBefore.seconds
 
         var comparison: [String: Double] = [:]
         if compareInsert {
@@ -95,21 +91,30 @@ struct RegistryIngest: ParsableArguments {
         for mode in coinStates {
             _ = try cluster.psql(["-c", "CHECKPOINT"])
             var figures = try await Self.ingest(
-                streams: streams, total: total, rawRate: Double(rawRows) / rawSeconds, mode: mode.mode,
-                name: mode.name, cluster: cluster, root: root, options: self, logger: logger)
+                streams: streams, total: total, rawRate: rawRate, mode: mode.mode,
+                name: mode.name, cluster: cluster, root: root, options: self, meter: meter, logger: logger)
             _ = try cluster.psql(["-c", "CHECKPOINT"])
             figures["batcher_drain"] = try await Self.drain(
-                streams: streams, total: total, rawRate: Double(rawRows) / rawSeconds, mode: mode.mode,
-                name: mode.name, cluster: cluster, root: root, options: self, logger: logger)
+                streams: streams, total: total, rawRate: rawRate, mode: mode.mode,
+                name: mode.name, cluster: cluster, root: root, options: self, meter: meter, logger: logger)
             modes[mode.name] = figures
         }
+
+        // Raw COPY again after the batcher runs: the machine's load may have changed meanwhile; both are reported.
+        _ = try cluster.psql(["-c", "CHECKPOINT"])
+        let rawAfter = try Self.rawCopy(csv: csv, cluster: cluster, meter: meter)
+        log("raw COPY after: \(rawAfter.rows) rows in \(rawAfter.seconds) s")
 
         var result: [String: Any] = [
             "benchmark": "registry_ingest",
             "records": total,
             "approvals": approvals.count,
-            "raw_copy_seconds": Self.round(rawSeconds),
-            "raw_copy_records_per_s": Int(Double(rawRows) / rawSeconds),
+            "raw_copy_seconds": Self.round(rawBefore.seconds),
+            "raw_copy_records_per_s": Int(rawRate),
+            "raw_copy_cpu_seconds": rawBefore.cpu,
+            "raw_copy_after_records_per_s": Int(Double(rawAfter.rows) / rawAfter.seconds),
+            "raw_copy_after_cpu_seconds": rawAfter.cpu,
+            "load_average": Self.loadAverage(),
             "config": [
                 "batch_records": batchRecords, "batch_age_ms": batchAgeMs, "appenders": appenders,
                 "coin_state_max_lag": coinStateMaxLag, "offered_records_per_s": rate,
@@ -142,7 +147,8 @@ struct RegistryIngest: ParsableArguments {
     /// committed.
     static func drain(
         streams: [[[OwnerChangeRecord]]], total: Int, rawRate: Double, mode: RegistrationCenter.CoinStateMode,
-        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, logger: Logger
+        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, meter: CPUMeter,
+        logger: Logger
     ) async throws -> [String: Any] {
         let database = "drain_\(name)"
         try cluster.createDatabase(database)
@@ -169,17 +175,19 @@ struct RegistryIngest: ParsableArguments {
                 journalDirectory: directory, maxBatchRecords: options.batchRecords,
                 maxBatchAge: .milliseconds(options.batchAgeMs), maxBacklogRecords: max(total, 1), coinState: mode),
             database: cluster.databaseURL(database: database), logger: logger)
+        let cpuStart = meter.sample()
         let start = ContinuousClock.now
-        let (committed, applied, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
+        let (committed, applied, statistics, cpu) = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await center.run() }
             await center.waitUntilCommitted(includingCoinState: false)
             let committed = Self.seconds(ContinuousClock.now - start)
             let statistics = center.statistics()
             await center.waitUntilCommitted(includingCoinState: true)
             let applied = Self.seconds(ContinuousClock.now - start)
+            let cpu = meter.sample() - cpuStart
             center.shutdown()
             try await group.waitForAll()
-            return (committed, applied, statistics)
+            return (committed, applied, statistics, cpu)
         }
         log("\(name) drain: committed in \(committed) s, coin state in \(applied) s")
         let registered = try cluster.psql(database: database, ["-tAc", "SELECT count(*) FROM owner_changes"])
@@ -193,13 +201,15 @@ struct RegistryIngest: ParsableArguments {
             "coin_state_records_per_s": Int(Double(total) / applied),
             "flush_ms": Self.percentiles(statistics.flushDuration),
             "slow_path_batches": statistics.slowPathBatches,
+            "cpu_seconds": cpu,
         ]
     }
 
     /// Pushes the workload through a registration center on a fresh database and returns its figures.
     static func ingest(
         streams: [[[OwnerChangeRecord]]], total: Int, rawRate: Double, mode: RegistrationCenter.CoinStateMode,
-        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, logger: Logger
+        name: String, cluster: EmbeddedPostgres, root: String, options: RegistryIngest, meter: CPUMeter,
+        logger: Logger
     ) async throws -> [String: Any] {
         let database = "ingest_\(name)"
         try cluster.createDatabase(database)
@@ -208,10 +218,12 @@ struct RegistryIngest: ParsableArguments {
                 journalDirectory: root + "/journal-\(name)", maxBatchRecords: options.batchRecords,
                 maxBatchAge: .milliseconds(options.batchAgeMs), maxBacklogRecords: max(total, 1), coinState: mode),
             database: cluster.databaseURL(database: database), logger: logger)
-        let (committedSeconds, appliedSeconds, statistics) = try await withThrowingTaskGroup(of: Void.self) { group in
+        let (committedSeconds, appliedSeconds, statistics, cpu) = try await withThrowingTaskGroup(of: Void.self) {
+            group in
             group.addTask { try await center.run() }
             await center.waitUntilReady()
             if options.withoutHistoryIndexes { _ = try cluster.psql(database: database, ["-c", Self.dropHistoryIndexes]) }
+            let cpuStart = meter.sample()
             let start = ContinuousClock.now
             let streamRate = options.rate > 0 ? Double(options.rate) / Double(streams.count) : 0
             try await withThrowingTaskGroup(of: Void.self) { appenders in
@@ -240,10 +252,11 @@ struct RegistryIngest: ParsableArguments {
             let statistics = center.statistics()
             await center.waitUntilCommitted(includingCoinState: true)
             let applied = Self.seconds(ContinuousClock.now - start)
+            let cpu = meter.sample() - cpuStart
             log("\(name): journaled in \(Self.seconds(journaled - start)) s, committed in \(committed) s, coin state in \(applied) s")
             center.shutdown()
             try await group.waitForAll()
-            return (committed, applied, statistics)
+            return (committed, applied, statistics, cpu)
         }
         func scalar(_ sql: String) throws -> String {
             try cluster.psql(database: database, ["-tAc", sql]).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -266,6 +279,7 @@ struct RegistryIngest: ParsableArguments {
             "batches": statistics.batches,
             "mean_batch_records": statistics.batches == 0 ? 0 : Int(statistics.committedRecords / statistics.batches),
             "slow_path_batches": statistics.slowPathBatches,
+            "cpu_seconds": cpu,
             "journal": [
                 "append_latency_ms": Self.percentiles(journal.appendLatency),
                 "fsync_ms": Self.percentiles(journal.syncLatency),
@@ -274,6 +288,30 @@ struct RegistryIngest: ParsableArguments {
                 "bytes": journal.bytes,
             ],
         ]
+    }
+
+    /// `psql \\copy` of the workload's rows into a fresh table like `owner_changes` (same columns, keys, indexes,
+    /// defaults), timed from psql's start to its exit.
+    static func rawCopy(csv: String, cluster: EmbeddedPostgres, meter: CPUMeter) throws
+        -> (rows: Int, seconds: Double, cpu: [String: Double])
+    {
+        _ = try cluster.psql(["-c", "CREATE TABLE owner_changes_raw (LIKE owner_changes INCLUDING ALL)"])
+        let cpuStart = meter.sample()
+        let start = ContinuousClock.now
+        _ = try cluster.psql(["-c", "\\copy owner_changes_raw (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
+        let seconds = Self.seconds(ContinuousClock.now - start)
+        let cpu = meter.sample() - cpuStart
+        let rows = Int(try cluster.psql(["-tAc", "SELECT count(*) FROM owner_changes_raw"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        _ = try cluster.psql(["-c", "DROP TABLE owner_changes_raw", "-c", "CHECKPOINT"])
+        return (rows, seconds, cpu)
+    }
+
+    /// The 1, 5 and 15 minute load averages (how busy the machine was).
+    static func loadAverage() -> [Double] {
+        var loads = [Double](repeating: 0, count: 3)
+        _ = getloadavg(&loads, 3)
+        return loads.map { round($0) }
     }
 
     static let dropHistoryIndexes = "DROP INDEX owner_changes_coin, owner_changes_to_wallet"
@@ -468,6 +506,70 @@ enum Workload {
         let text = String(value, radix: 16)
         return text.count >= digits
             ? String(text.suffix(digits)) : String(repeating: "0", count: digits - text.count) + text
+    }
+}
+
+/// CPU time used so far, in seconds: by the PostgreSQL cluster (the postmaster's live children plus those it has
+/// reaped, from /proc) and by this process (the registration center and the appenders). On a loaded machine the
+/// wall-clock rates depend on what else runs; CPU seconds per million records do much less.
+struct CPUMeter {
+    let dataDirectory: String
+
+    struct Sample {
+        var postgres: Double
+        var process: Double
+        var children: Double
+
+        static func - (lhs: Sample, rhs: Sample) -> [String: Double] {
+            [
+                "postgres": RegistryIngest.round(lhs.postgres - rhs.postgres),
+                "benchmark_process": RegistryIngest.round(lhs.process - rhs.process),
+                "psql": RegistryIngest.round(lhs.children - rhs.children),
+            ]
+        }
+    }
+
+    func sample() -> Sample {
+        #if os(Linux)
+        let (selfWho, childrenWho) = (RUSAGE_SELF.rawValue, RUSAGE_CHILDREN.rawValue)
+        #else
+        let (selfWho, childrenWho) = (RUSAGE_SELF, RUSAGE_CHILDREN)
+        #endif
+        var usage = rusage()
+        getrusage(selfWho, &usage)
+        let process = Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime)
+        getrusage(childrenWho, &usage)
+        let children = Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime)
+        return Sample(postgres: postgresSeconds(), process: process, children: children)
+    }
+
+    static func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+
+    func postgresSeconds() -> Double {
+        guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+            let postmaster = pidFile.split(separator: "\n").first.flatMap({ Int32($0) })
+        else { return .nan }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(name), let fields = Self.statFields(pid) else { continue }
+            // After the ") ": state, ppid, …; utime, stime, cutime, cstime are fields 14–17 of stat(5).
+            let parent = Int32(fields[1]) ?? -1
+            if pid == postmaster {
+                total += fields[11...14].compactMap { Double($0) }.reduce(0, +)
+            } else if parent == postmaster {
+                total += fields[11...12].compactMap { Double($0) }.reduce(0, +)
+            }
+        }
+        return total / ticks
+    }
+
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return fields.count > 14 ? fields : nil
     }
 }
 
