@@ -74,25 +74,46 @@ enum ASCIIWords {
         Self.digits(word) | Self.inRange(word | Self.ones &* 0x20, 0x61, 0x66)
     }
 
-    /// The index of the first byte of `text` whose bit `passes` leaves clear, or `nil` when all pass.
+    /// The index of the first byte of `text` outside `Class`, or `nil` when all are inside.
+    ///
+    /// Generic rather than taking the test as a closure: each class gets its own copy with the test
+    /// inlined, and no closure context is built at the call.
     @inlinable @inline(__always)
-    static func firstFailing(_ text: UnsafeRawBufferPointer, _ passes: (UInt64) -> UInt64) -> Int? {
+    static func firstFailing<Class: WordClass>(_ text: UnsafeRawBufferPointer, _: Class.Type) -> Int? {
         let count = text.count
         guard count > 0, let base = text.baseAddress else { return nil }
         var i = 0
         while i &+ 8 <= count {
-            let failing = ~passes(Self.load(base + i)) & Self.highs
+            let failing = ~Class.passes(Self.load(base + i)) & Self.highs
             if failing != 0 { return i &+ failing.trailingZeroBitCount &>> 3 }
             i &+= 8
         }
         guard i < count else { return nil }
         if count >= 8 {
             // The last eight bytes, overlapping bytes already found good.
-            let failing = ~passes(Self.load(base + (count &- 8))) & Self.highs
+            let failing = ~Class.passes(Self.load(base + (count &- 8))) & Self.highs
             return failing == 0 ? nil : count &- 8 &+ failing.trailingZeroBitCount &>> 3
         }
         let present = Self.highs &>> UInt64((8 &- count) &* 8)
-        let failing = ~passes(Self.load(base, count: count)) & present
+        let failing = ~Class.passes(Self.load(base, count: count)) & present
+        return failing == 0 ? nil : failing.trailingZeroBitCount &>> 3
+    }
+
+    /// The index of the first of the `count` bytes at `base + start` outside `Class`, or `nil` when all are
+    /// inside, for a value inside a larger buffer that starts at `base`.
+    ///
+    /// A value shorter than eight bytes is read as the one word that ends where it ends, which reaches back
+    /// into the bytes before it: one load instead of up to three. That needs `start + count >= 8`, which
+    /// holds for every field of a message (an MTI and a bitmap come first); otherwise it reads as
+    /// ``firstFailing(_:_:)`` does. It reads nothing outside `base + max(0, start + count - 8) ..< base + start + count`.
+    @inlinable @inline(__always)
+    static func firstFailing<Class: WordClass>(in base: UnsafeRawPointer, at start: Int, count: Int, _: Class.Type) -> Int? {
+        let end = start &+ count
+        guard count < 8, count > 0, end >= 8 else {
+            return Self.firstFailing(UnsafeRawBufferPointer(start: base + start, count: count), Class.self)
+        }
+        let shift = UInt64(truncatingIfNeeded: (8 &- count) &<< 3)
+        let failing = ~Class.passes(Self.load(base + (end &- 8)) &>> shift) & (Self.highs &>> shift)
         return failing == 0 ? nil : failing.trailingZeroBitCount &>> 3
     }
 
@@ -136,5 +157,65 @@ enum ASCIIWords {
     @inlinable @inline(__always)
     static func upperCasedHex(_ word: UInt64) -> UInt64 {
         word &- (Self.inRange(word, 0x61, 0x66) &>> 2)
+    }
+}
+
+/// A set of ASCII bytes tested eight at a time: `passes` sets the high bit of every byte of `word` in the
+/// set (and may set it for no byte that is not). Every byte is tested on its own: no byte's result depends
+/// on its neighbours.
+@usableFromInline
+protocol WordClass {
+    static func passes(_ word: UInt64) -> UInt64
+}
+
+extension ASCIIWords {
+    /// `0`–`9` (class `n`).
+    @usableFromInline enum Digits: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 { ASCIIWords.digits(word) }
+    }
+
+    /// Space to `~` (class `ans`).
+    @usableFromInline enum Printable: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 { ASCIIWords.printable(word) }
+    }
+
+    /// Letters and space (class `a`).
+    @usableFromInline enum LettersSpace: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 {
+            ASCIIWords.letters(word) | ASCIIWords.equal(word, 0x20)
+        }
+    }
+
+    /// Letters, digits and space (class `an`).
+    @usableFromInline enum LettersDigitsSpace: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 {
+            ASCIIWords.letters(word) | ASCIIWords.digits(word) | ASCIIWords.equal(word, 0x20)
+        }
+    }
+
+    /// Printable but not digits (class `as`).
+    @usableFromInline enum PrintableNotDigits: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 {
+            ASCIIWords.printable(word) & ~ASCIIWords.digits(word)
+        }
+    }
+
+    /// Printable but not letters (class `ns`).
+    @usableFromInline enum PrintableNotLetters: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 {
+            ASCIIWords.printable(word) & ~ASCIIWords.letters(word)
+        }
+    }
+
+    /// Digits, `=` and `D` (class `z`, track data).
+    @usableFromInline enum TrackCharacters: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 {
+            ASCIIWords.digits(word) | ASCIIWords.equal(word, UInt8(ascii: "=")) | ASCIIWords.equal(word, UInt8(ascii: "D"))
+        }
+    }
+
+    /// `0`–`9`, `A`–`F` and `a`–`f`.
+    @usableFromInline enum HexDigits: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 { ASCIIWords.hexDigits(word) }
     }
 }

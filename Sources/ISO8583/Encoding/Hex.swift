@@ -48,7 +48,7 @@ public enum Hex {
     /// The offset of the first character in `text` that is not hex, if any.
     @inlinable
     static func firstInvalid(_ text: UnsafeRawBufferPointer) -> Int? {
-        ASCIIWords.firstFailing(text) { ASCIIWords.hexDigits($0) }
+        ASCIIWords.firstFailing(text, ASCIIWords.HexDigits.self)
     }
 
     /// The upper-case hex character for `nibble` (0–15).

@@ -173,6 +173,34 @@ struct FieldLayout: Sendable {
     /// For private TLV subfields in ASCII: the tag and length sizes (0 otherwise).
     @usableFromInline var tlvTagLength: UInt8 = 0
     @usableFromInline var tlvLengthLength: UInt8 = 0
+    /// How the decoder's inner loop reads the field, decided once when the spec is loaded.
+    @usableFromInline var fastKind: FastKind = .general
+    /// How the encoder's inner loop writes the field from text: `.digits`, `.printable` and `.otherClass`
+    /// for ASCII character fields, `.hex` for hex text of a `b` field, `.general` otherwise.
+    @usableFromInline var encodeKind: FastKind = .general
+    /// Wire bytes per unit of the length, as a shift: 1 for hex text whose length counts bytes, else 0.
+    @usableFromInline var countShift: UInt8 = 0
+
+    /// The shapes of field the decoder reads inline: ASCII text or hex text, a fixed length or an ASCII
+    /// length prefix, the value stored as the text it is on the wire. Everything else takes the general,
+    /// out-of-line path.
+    @usableFromInline
+    enum FastKind: UInt8, Sendable {
+        /// Not read inline (undefined fields too).
+        case general
+        /// ASCII digits, checked eight at a time.
+        case digits
+        /// Printable ASCII, checked eight at a time.
+        case printable
+        /// ASCII in one of the other content classes.
+        case otherClass
+        /// Hex text (a `b` field in hex encoding) with no subfields.
+        case hex
+        /// Hex text holding BER-TLV (EMV) subfields, whose structure is checked too.
+        case hexBERTLV
+        /// ASCII or hex text that is not checked (validation `none`).
+        case unchecked
+    }
 
     static let undefined = FieldLayout(
         defined: false, contentClass: .ans, prefix: .fixed, prefixEncoding: .ascii, encoding: .ascii, unit: .characters,
@@ -216,6 +244,53 @@ struct FieldLayout: Sendable {
         if case .tlv(let format, _) = spec.subfields, format.tagEncoding == .ascii, format.lengthEncoding == .ascii {
             self.tlvTagLength = UInt8(format.tagLength)
             self.tlvLengthLength = UInt8(format.lengthLength)
+        }
+        self.fastKind = Self.fastKind(of: self)
+        self.encodeKind = Self.encodeKind(of: self)
+        self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
+    }
+
+    /// The inline shape the encoder writes a field set by text in, if any; any value that does not fit it
+    /// exactly goes to the general path, which reports the problem.
+    static func encodeKind(of layout: FieldLayout) -> FastKind {
+        guard layout.defined, layout.prefix == .fixed || layout.prefixEncoding == .ascii else { return .general }
+        switch layout.encoding {
+        case .ascii:
+            switch layout.contentClass {
+            case .n: return .digits
+            case .ans: return .printable
+            case .b: return .general
+            default: return .otherClass
+            }
+        case .hex:
+            return layout.contentClass == .b ? .hex : .general
+        case .ebcdic037, .ebcdic1047, .bcd, .binary:
+            return .general
+        }
+    }
+
+    /// The inline shape a field has, if any: what ``MessageDecoder`` checks for such a field is exactly
+    /// what its general path checks (the fast-path tests compare the two).
+    static func fastKind(of layout: FieldLayout) -> FastKind {
+        guard layout.defined, layout.prefix == .fixed || layout.prefixEncoding == .ascii else { return .general }
+        switch layout.encoding {
+        case .ascii:
+            guard layout.subfieldKind == 0 else { return .general }
+            if layout.validation == .none { return .unchecked }
+            switch layout.contentClass {
+            case .n: return .digits
+            case .ans: return .printable
+            default: return .otherClass
+            }
+        case .hex:
+            if layout.validation == .none { return .unchecked }
+            switch layout.subfieldKind {
+            case 0: return .hex
+            case 1: return .hexBERTLV
+            default: return .general
+            }
+        case .ebcdic037, .ebcdic1047, .bcd, .binary:
+            return .general
         }
     }
 }

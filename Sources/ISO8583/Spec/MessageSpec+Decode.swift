@@ -14,6 +14,10 @@ public struct DecodeOptions: Sendable, Hashable {
     /// Accept bytes after the last field (reported as a warning) instead of failing.
     public var allowTrailingBytes: Bool
 
+    /// Whether fields in an inline shape are read by the decoder's inline loop (always, but for tests that
+    /// compare it with the general path).
+    var inlineFields = true
+
     public init(contentValidation: ContentValidation = .strict, allowTrailingBytes: Bool = false) {
         self.contentValidation = contentValidation
         self.allowTrailingBytes = allowTrailingBytes
@@ -198,64 +202,21 @@ struct MessageDecoder {
         }
         while true {
             while word != 0 {
+                // As many fields as are in an inline shape and fine, then one by the general path: a field in
+                // another shape, or one with a problem, which the general path reports.
+                if self.options.inlineFields {
+                    var cursor = FastCursor(word: word, position: position, written: written)
+                    Self.readInlineFields(base, end: end, layouts: layouts, firstNumber: firstNumber, into: table, capacity: capacity, cursor: &cursor)
+                    word = cursor.word
+                    position = cursor.position
+                    written = cursor.written
+                    guard word != 0 else { break }
+                }
                 let lz = word.leadingZeroBitCount
                 word &= (UInt64.max &>> 1) &>> UInt64(lz)
                 let number = firstNumber &+ lz
-                // Through the pointer, so that only what this field needs is loaded.
-                let layout = layouts + number
-                guard layout.pointee.defined else { throw Self.unknownField(self.bytes, number, spec: self.spec, at: position) }
-                let start = position
-                let prefix = layout.pointee.prefix
-                var count = Int(layout.pointee.length)
-                if prefix != .fixed {
-                    let prefixBytes = Int(layout.pointee.prefixBytes)
-                    guard end &- position >= prefixBytes else { throw Self.missingPrefix(self.bytes, number, layout: layout, at: position) }
-                    if layout.pointee.prefixEncoding == .ascii {
-                        count = 0
-                        for i in 0..<prefixBytes {
-                            let d = base.load(fromByteOffset: position &+ i, as: UInt8.self) &- 48
-                            guard d < 10 else { throw Self.badPrefix(self.bytes, number, layout: layout, at: position) }
-                            count = count &* 10 &+ Int(d)
-                        }
-                    } else {
-                        count = try Self.readPrefix(self.bytes, at: position, layout: layout, number: number)
-                    }
-                    guard count <= Int(layout.pointee.length) else { throw Self.overLength(self.bytes, number, count, layout: layout, at: position) }
-                    position &+= prefixBytes
-                }
-
-                // Wire bytes, stored representation and logical count by encoding.
-                let encoding = layout.pointee.encoding
-                var shape = (bytes: count, representation: ISO8583Message.Representation.text, count: count)
-                if encoding != .ascii { shape = Self.shape(of: layout, count: count) }
-                guard end &- position >= shape.bytes else {
-                    throw Self.missingContent(self.bytes, number, shape.bytes, layout: layout, at: position)
-                }
-                let content = UnsafeRawBufferPointer(start: base + position, count: shape.bytes)
-                if layout.pointee.validation != .none {
-                    if encoding == .ascii, layout.pointee.subfieldKind == 0 {
-                        let contentClass = layout.pointee.contentClass
-                        let bad: Int?
-                        switch contentClass {
-                        case .n: bad = ASCIIWords.firstFailing(content) { ASCIIWords.digits($0) }
-                        case .ans: bad = ASCIIWords.firstFailing(content) { ASCIIWords.printable($0) }
-                        default: bad = contentClass.firstViolationOfOtherClasses(in: content)
-                        }
-                        if let bad {
-                            try self.reject(.invalidCharacter, at: bad, expected: contentClass.expectation, content: content, layout: layout, number: number, offset: position)
-                        }
-                    } else {
-                        try self.validate(content, layout: layout, number: number, offset: position, representation: shape.representation)
-                    }
-                }
-                position &+= shape.bytes
                 precondition(written < capacity, "field table sized from the bitmaps")
-                (table + written).initialize(to: ISO8583Message.Entry(
-                    number: UInt16(truncatingIfNeeded: number), representation: shape.representation, wireValid: true,
-                    valueStart: Int32(truncatingIfNeeded: position &- shape.bytes), valueBytes: Int32(truncatingIfNeeded: shape.bytes),
-                    count: Int32(truncatingIfNeeded: shape.count), wireStart: Int32(truncatingIfNeeded: start),
-                    wireLength: Int32(truncatingIfNeeded: position &- start)
-                ))
+                (table + written).initialize(to: try self.readGeneralField(number, layout: layouts + number, at: &position))
                 written &+= 1
             }
             // The next bitmap word, if any.
@@ -274,6 +235,139 @@ struct MessageDecoder {
                 return written
             }
         }
+    }
+
+    /// Where ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` stopped: the bits of
+    /// the fields still to read, the offset of the next and the entries written.
+    struct FastCursor {
+        var word: UInt64
+        var position: Int
+        var written: Int
+    }
+
+    /// Reads the fields of one bitmap word that are in an inline shape (``FieldLayout/fastKind``) and fine,
+    /// and stops, before reading it, at the first that is not: in another shape, or with anything wrong
+    /// (the general path then reads it and reports the problem, or accepts it with a warning).
+    ///
+    /// Out of line and free of errors, so that the loop keeps its state in registers.
+    @inline(never)
+    static func readInlineFields(
+        _ base: UnsafeRawPointer, end: Int, layouts: UnsafePointer<FieldLayout>, firstNumber: Int,
+        into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int, cursor: inout FastCursor
+    ) {
+        var word = cursor.word
+        var position = cursor.position
+        var written = cursor.written
+        defer { cursor = FastCursor(word: word, position: position, written: written) }
+        while word != 0, written < capacity {
+            let lz = word.leadingZeroBitCount
+            let number = firstNumber &+ lz
+            // Through the pointer, so that only what this field needs is loaded.
+            let layout = layouts + number
+            let kind = layout.pointee.fastKind
+            guard kind != .general else { return }
+            var count = Int(layout.pointee.length)
+            let prefixBytes = Int(layout.pointee.prefixBytes)
+            var start = position
+            if prefixBytes != 0 {
+                guard end &- start >= prefixBytes else { return }
+                count = 0
+                for i in 0..<prefixBytes {
+                    let d = base.load(fromByteOffset: start &+ i, as: UInt8.self) &- 48
+                    guard d < 10 else { return }
+                    count = count &* 10 &+ Int(d)
+                }
+                guard count <= Int(layout.pointee.length) else { return }
+                start &+= prefixBytes
+            }
+            let byteCount = count &<< layout.pointee.countShift
+            guard end &- start >= byteCount else { return }
+            switch kind {
+            case .digits:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Digits.self) == nil else { return }
+            case .printable:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Printable.self) == nil else { return }
+            case .otherClass:
+                guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: byteCount) == nil else { return }
+            case .hex:
+                guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil else { return }
+            case .hexBERTLV:
+                guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil,
+                      BERTLV.validate(CheckedHexPairs(UnsafeRawBufferPointer(start: base + start, count: byteCount))) == nil
+                else { return }
+            case .unchecked, .general:
+                break
+            }
+            (table + written).initialize(to: ISO8583Message.Entry(
+                number: UInt16(truncatingIfNeeded: number), representation: .text, wireValid: true,
+                valueStart: Int32(truncatingIfNeeded: start), valueBytes: Int32(truncatingIfNeeded: byteCount),
+                count: Int32(truncatingIfNeeded: byteCount), wireStart: Int32(truncatingIfNeeded: position),
+                wireLength: Int32(truncatingIfNeeded: start &+ byteCount &- position)
+            ))
+            written &+= 1
+            position = start &+ byteCount
+            word &= (UInt64.max &>> 1) &>> UInt64(lz)
+        }
+    }
+
+    /// One field of any shape (and the error for a field the spec does not define); advances `position`
+    /// past it and returns its entry.
+    @inline(never)
+    mutating func readGeneralField(_ number: Int, layout: UnsafePointer<FieldLayout>, at position: inout Int) throws(ISO8583Error) -> ISO8583Message.Entry {
+        let base = self.bytes.baseAddress!
+        let end = self.bytes.count
+        guard layout.pointee.defined else { throw Self.unknownField(self.bytes, number, spec: self.spec, at: position) }
+        let start = position
+        let prefix = layout.pointee.prefix
+        var count = Int(layout.pointee.length)
+        if prefix != .fixed {
+            let prefixBytes = Int(layout.pointee.prefixBytes)
+            guard end &- position >= prefixBytes else { throw Self.missingPrefix(self.bytes, number, layout: layout, at: position) }
+            if layout.pointee.prefixEncoding == .ascii {
+                count = 0
+                for i in 0..<prefixBytes {
+                    let d = base.load(fromByteOffset: position &+ i, as: UInt8.self) &- 48
+                    guard d < 10 else { throw Self.badPrefix(self.bytes, number, layout: layout, at: position) }
+                    count = count &* 10 &+ Int(d)
+                }
+            } else {
+                count = try Self.readPrefix(self.bytes, at: position, layout: layout, number: number)
+            }
+            guard count <= Int(layout.pointee.length) else { throw Self.overLength(self.bytes, number, count, layout: layout, at: position) }
+            position &+= prefixBytes
+        }
+
+        // Wire bytes, stored representation and logical count by encoding.
+        let encoding = layout.pointee.encoding
+        var shape = (bytes: count, representation: ISO8583Message.Representation.text, count: count)
+        if encoding != .ascii { shape = Self.shape(of: layout, count: count) }
+        guard end &- position >= shape.bytes else {
+            throw Self.missingContent(self.bytes, number, shape.bytes, layout: layout, at: position)
+        }
+        let content = UnsafeRawBufferPointer(start: base + position, count: shape.bytes)
+        if layout.pointee.validation != .none {
+            if encoding == .ascii, layout.pointee.subfieldKind == 0 {
+                let contentClass = layout.pointee.contentClass
+                let bad: Int?
+                switch contentClass {
+                case .n: bad = ASCIIWords.firstFailing(content, ASCIIWords.Digits.self)
+                case .ans: bad = ASCIIWords.firstFailing(content, ASCIIWords.Printable.self)
+                default: bad = contentClass.firstViolationOfOtherClasses(in: content)
+                }
+                if let bad {
+                    try self.reject(.invalidCharacter, at: bad, expected: contentClass.expectation, content: content, layout: layout, number: number, offset: position)
+                }
+            } else {
+                try self.validate(content, layout: layout, number: number, offset: position, representation: shape.representation)
+            }
+        }
+        position &+= shape.bytes
+        return ISO8583Message.Entry(
+            number: UInt16(truncatingIfNeeded: number), representation: shape.representation, wireValid: true,
+            valueStart: Int32(truncatingIfNeeded: position &- shape.bytes), valueBytes: Int32(truncatingIfNeeded: shape.bytes),
+            count: Int32(truncatingIfNeeded: shape.count), wireStart: Int32(truncatingIfNeeded: start),
+            wireLength: Int32(truncatingIfNeeded: position &- start)
+        )
     }
 
     /// The value of a length prefix in an encoding other than ASCII.

@@ -7,6 +7,12 @@ extension MessageSpec {
     /// ``ISO8583Error/Code/validationFailed``, and nothing is written then. A field that is unchanged since
     /// `message` was decoded with this same spec is written with its original bytes.
     public func encode(_ message: ISO8583Message, into buffer: inout ByteBuffer) throws(ISO8583Error) {
+        try self.encode(message, into: &buffer, inlineFields: true)
+    }
+
+    /// ``encode(_:into:)``; `inlineFields: false` sends every field the general way (for tests that compare
+    /// the two).
+    func encode(_ message: ISO8583Message, into buffer: inout ByteBuffer, inlineFields: Bool) throws(ISO8583Error) {
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
         message.entries.withUnsafeBufferPointer { entries in
@@ -14,7 +20,7 @@ extension MessageSpec {
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
                 message.storage.withUnsafeReadableBytes { storage in
                     var writer = RawWriter(out)
-                    self.encodeBody(message, entries: entries, plan: plan, storage: storage, into: &writer, errors: &errors)
+                    self.encodeBody(message, entries: entries, plan: plan, inlineFields: inlineFields, storage: storage, into: &writer, errors: &errors)
                     return writer.index
                 }
             }
@@ -74,7 +80,7 @@ extension MessageSpec {
 
     /// Writes header, MTI, bitmaps and fields; collects the validation errors (the bytes are discarded then).
     private func encodeBody(
-        _ message: ISO8583Message, entries: UnsafeBufferPointer<ISO8583Message.Entry>, plan: EncodePlan,
+        _ message: ISO8583Message, entries: UnsafeBufferPointer<ISO8583Message.Entry>, plan: EncodePlan, inlineFields: Bool,
         storage: UnsafeRawBufferPointer, into writer: inout RawWriter, errors: inout [ISO8583Error]
     ) {
         let reuseWire = message.spec === self
@@ -94,8 +100,15 @@ extension MessageSpec {
         // The tertiary bitmap sits in bit 65's place: before the first field above 65.
         var tertiaryWritten = plan.tertiary == 0
         let count = entries.count
+        // Without a tertiary bitmap to place or a field out of range, fields set by text go through the
+        // inline loop, as many in a row as it takes.
+        let inline = inlineFields && plan.tertiary == 0 && !plan.outOfRange
         var i = 0
         while i < count {
+            if inline {
+                Self.writeInlineFields(entries, from: &i, storage: storage.baseAddress, layouts: layouts, reuseWire: reuseWire, into: &writer)
+                guard i < count else { break }
+            }
             let entry = entries[i]
             let number = Int(entry.number)
             i &+= 1
@@ -149,6 +162,87 @@ extension MessageSpec {
         ISO8583Error(.unknownField, field: String(number), expected: "only fields the spec \(self.name) defines", found: "field \(number)")
     }
 
+    /// Writes the fields from `entries[index]` on that were set by text and are in an inline shape
+    /// (``FieldLayout/encodeKind``): checked eight bytes at a time, then prefix, padding and value. Stops,
+    /// having written nothing for it, at the first entry that is not, or whose value does not fit its field
+    /// (the general path then writes it or reports why not), or that is unchanged wire bytes to copy.
+    ///
+    /// Out of line and free of errors, so that the loop keeps its state in registers. Every number in
+    /// `entries` must be one the spec's bitmaps carry.
+    @inline(never)
+    private static func writeInlineFields(
+        _ entries: UnsafeBufferPointer<ISO8583Message.Entry>, from index: inout Int, storage: UnsafeRawPointer?,
+        layouts: UnsafePointer<FieldLayout>, reuseWire: Bool, into writer: inout RawWriter
+    ) {
+        guard let base = storage else { return }
+        var w = writer
+        var i = index
+        defer {
+            writer = w
+            index = i
+        }
+        let count = entries.count
+        while i < count {
+            let entry = entries[i]
+            guard entry.representation == .text, !(reuseWire && entry.wireValid) else { return }
+            let layout = layouts + Int(entry.number)
+            let kind = layout.pointee.encodeKind
+            let start = Int(entry.valueStart)
+            let characters = Int(entry.valueBytes)
+            let length = Int(layout.pointee.length)
+            let prefixDigits = Int(layout.pointee.prefixBytes)
+            // Room for any shape written here: a prefix and the longer of value and field.
+            guard w.out.count &- w.index >= prefixDigits &+ Swift.max(characters, length) else { return }
+            let fixed = layout.pointee.prefix == .fixed
+            switch kind {
+            case .digits:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.Digits.self) == nil else { return }
+            case .printable:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.Printable.self) == nil else { return }
+            case .otherClass:
+                guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: characters) == nil else { return }
+            case .hex:
+                // Hex text of whole bytes, as many as a fixed field holds (no padding here).
+                guard characters & 1 == 0,
+                      ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.HexDigits.self) == nil
+                else { return }
+                let bytes = characters &>> 1
+                if fixed {
+                    guard bytes == length else { return }
+                } else {
+                    let prefixValue = layout.pointee.unit == .bytes ? bytes : characters
+                    guard prefixValue <= length else { return }
+                    w.writeDecimal(prefixValue, digits: prefixDigits, zero: 0x30)
+                }
+                w.withSpace(characters) { out in
+                    Self.copyUpperCasingHex(UnsafeRawBufferPointer(start: base + start, count: characters), to: out)
+                    return characters
+                }
+                i &+= 1
+                continue
+            case .general, .unchecked, .hexBERTLV:
+                return
+            }
+            // ASCII characters.
+            guard characters <= length else { return }
+            let value = UnsafeRawBufferPointer(start: base + start, count: characters)
+            if !fixed {
+                w.writeDecimal(characters, digits: prefixDigits, zero: 0x30)
+                w.write(value)
+            } else if characters == length {
+                w.write(value)
+            } else {
+                let padding = layout.pointee.padding
+                guard padding != .none else { return }
+                let padByte = layout.pointee.padCharacter
+                if padding == .left { w.fill(padByte, count: length &- characters) }
+                w.write(value)
+                if padding != .left { w.fill(padByte, count: length &- characters) }
+            }
+            i &+= 1
+        }
+    }
+
     /// A character field in ASCII, the common case: checked eight bytes at a time, copied, padded.
     /// (Transparent: inlined even when the optimizer splits the module into several LLVM modules, as
     /// SwiftPM's parallel release builds do.)
@@ -160,8 +254,8 @@ extension MessageSpec {
         let contentClass = layout.pointee.contentClass
         let bad: Int?
         switch contentClass {
-        case .n: bad = ASCIIWords.firstFailing(value) { ASCIIWords.digits($0) }
-        case .ans: bad = ASCIIWords.firstFailing(value) { ASCIIWords.printable($0) }
+        case .n: bad = ASCIIWords.firstFailing(value, ASCIIWords.Digits.self)
+        case .ans: bad = ASCIIWords.firstFailing(value, ASCIIWords.Printable.self)
         default: bad = contentClass.firstViolationOfOtherClasses(in: value)
         }
         if let bad {

@@ -1,0 +1,299 @@
+@testable import ISO8583
+import NIOCore
+import Testing
+
+/// The decoder's and encoder's inline loops against their general paths, and the windowed eight-byte class
+/// checks against a byte-by-byte rule: on random messages, valid and broken, the two paths must give the
+/// same bytes, the same fields and warnings, or the same error.
+@Suite("Inline field paths agree with the general ones")
+struct InlinePathTests {
+    typealias SplitMix = RoundTripTests.SplitMix
+
+    /// A spec with a field of every shape the inline loops take, and some they do not.
+    static let spec = try! MessageSpec.fromJSON(
+        #"""
+        {"name":"inline-test","bitmap":{"encoding":"hex"},"fields":{
+          "2":{"class":"n","length":19,"prefix":"LL","sensitive":"pan"},
+          "3":{"class":"n","length":6},
+          "4":{"class":"ans","length":12},
+          "5":{"class":"a","length":20,"prefix":"LL"},
+          "6":{"class":"an","length":8},
+          "7":{"class":"as","length":10,"prefix":"LL"},
+          "8":{"class":"ns","length":5},
+          "9":{"class":"z","length":37,"prefix":"LL"},
+          "10":{"class":"xn","length":9},
+          "11":{"class":"n","length":6,"validation":"lenient"},
+          "12":{"class":"ans","length":50,"prefix":"LLL","validation":"none"},
+          "13":{"class":"b","length":8,"encoding":"hex"},
+          "14":{"class":"b","length":20,"prefix":"LL","encoding":"hex","counts":"bytes"},
+          "15":{"class":"b","length":200,"prefix":"LLL","encoding":"hex","counts":"characters","subfields":{"format":"ber-tlv","tags":{}}},
+          "16":{"class":"n","length":3,"padding":"none"},
+          "17":{"class":"an","length":12,"prefix":"LL","prefixEncoding":"bcd"},
+          "18":{"class":"n","length":4,"encoding":"bcd"},
+          "19":{"class":"ans","length":4,"prefix":"L"},
+          "20":{"class":"ans","length":60,"prefix":"LLL","subfields":{"format":"tlv","tagLength":2,"lengthLength":2,"elements":{}}},
+          "66":{"class":"n","length":10,"prefix":"LL"},
+          "70":{"class":"ans","length":3}
+        }}
+        """#
+    )
+
+    static let fieldNumbers = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 66, 70]
+
+    /// Bytes on and around every class boundary, and some with the top bit set.
+    static let boundaryBytes: [UInt8] = Array("09/:@AZ[`az{ ~=DCFfgG".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xB0, 0xC1, 0xFF]
+
+    static func isHexDigit(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
+    }
+
+    /// The byte-by-byte rule of a class (`xn` and `b` have their own shapes).
+    static func firstOutside(_ bytes: ArraySlice<UInt8>, _ contentClass: ContentClass) -> Int? {
+        let values = Array(bytes)
+        switch contentClass {
+        case .b:
+            return values.firstIndex { !Self.isHexDigit($0) }
+        case .xn:
+            guard let sign = values.first else { return nil }
+            guard sign == UInt8(ascii: "C") || sign == UInt8(ascii: "D") else { return 0 }
+            return values.dropFirst().firstIndex { !CodecFastPathTests.isInClass($0, .n) }
+        default:
+            return values.firstIndex { !CodecFastPathTests.isInClass($0, contentClass) }
+        }
+    }
+
+    // MARK: Eight bytes at a time, reaching back before the value
+
+    @Test(arguments: ContentClass.allCases)
+    func windowedClassCheckMatchesTheRule(_ contentClass: ContentClass) {
+        var rng = SplitMix(state: 0xC0DE + UInt64(contentClass.rawValue))
+        let good = Self.boundaryBytes.filter { Self.firstOutside([$0], contentClass == .xn ? .n : contentClass) == nil }
+        for _ in 0..<4000 {
+            // A buffer of 1–40 bytes, a value anywhere in it (so also in its first eight bytes, where the
+            // check cannot reach back), mostly good bytes and sometimes a bad one anywhere.
+            let size = Int.random(in: 1...40, using: &rng)
+            var buffer = (0..<size).map { _ in Self.boundaryBytes.randomElement(using: &rng)! }
+            let start = Int.random(in: 0..<size, using: &rng)
+            let count = Int.random(in: 0...(size - start), using: &rng)
+            for i in start..<start + count { buffer[i] = good.randomElement(using: &rng)! }
+            if contentClass == .xn, count > 0, Bool.random(using: &rng) { buffer[start] = UInt8(ascii: "C") }
+            if count > 0, Int.random(in: 0..<3, using: &rng) == 0 {
+                buffer[start + Int.random(in: 0..<count, using: &rng)] = Self.boundaryBytes.randomElement(using: &rng)!
+            }
+            let expected = Self.firstOutside(buffer[start..<start + count], contentClass)
+            buffer.withUnsafeBytes { raw in
+                let base = raw.baseAddress!
+                let value = UnsafeRawBufferPointer(rebasing: raw[start..<start + count])
+                #expect(contentClass.firstViolation(in: value) == expected, "\(contentClass) \(buffer) \(start) \(count)")
+                #expect(
+                    contentClass.firstViolationOfOtherClasses(in: base, at: start, count: count) == expected,
+                    "\(contentClass) \(buffer) \(start) \(count)"
+                )
+                switch contentClass {
+                case .n:
+                    #expect(ASCIIWords.firstFailing(in: base, at: start, count: count, ASCIIWords.Digits.self) == expected)
+                case .ans:
+                    #expect(ASCIIWords.firstFailing(in: base, at: start, count: count, ASCIIWords.Printable.self) == expected)
+                case .b:
+                    #expect(ASCIIWords.firstFailing(in: base, at: start, count: count, ASCIIWords.HexDigits.self) == expected)
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    // MARK: Decode
+
+    /// The digits of `value` in `digits` ASCII characters.
+    static func decimal(_ value: Int, digits: Int) -> [UInt8] {
+        var text = Array(String(value).utf8)
+        while text.count < digits { text.insert(UInt8(ascii: "0"), at: 0) }
+        return Array(text.suffix(digits))
+    }
+
+    /// Random content for `field`: mostly of its class, sometimes with a byte that is not.
+    static func content(for field: FieldSpec, count: Int, using rng: inout SplitMix) -> [UInt8] {
+        var bytes: [UInt8]
+        switch field.contentClass {
+        case .b:
+            bytes = (0..<count).map { _ in Array("0123456789ABCDEFabcdef".utf8).randomElement(using: &rng)! }
+        case .xn:
+            bytes = (0..<count).map { _ in UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &rng) }
+            if count > 0 { bytes[0] = Bool.random(using: &rng) ? UInt8(ascii: "C") : UInt8(ascii: "D") }
+        default:
+            let good = Array(RoundTripTests.characters(for: field.contentClass).map { $0.asciiValue! })
+            bytes = (0..<count).map { _ in good.randomElement(using: &rng)! }
+        }
+        if count > 0, Int.random(in: 0..<4, using: &rng) == 0 {
+            bytes[Int.random(in: 0..<count, using: &rng)] = Self.boundaryBytes.randomElement(using: &rng)!
+        }
+        return bytes
+    }
+
+    /// BER-TLV as hex text: a few elements, sometimes with a length that runs past the end.
+    static func tlvHex(using rng: inout SplitMix) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for _ in 0..<Int.random(in: 0...4, using: &rng) {
+            bytes += Bool.random(using: &rng) ? [0x9F, UInt8.random(in: 0x01...0x7F, using: &rng)] : [0x95]
+            let length = Int.random(in: 0...8, using: &rng)
+            bytes.append(UInt8(Int.random(in: 0..<6, using: &rng) == 0 ? length + 3 : length))
+            bytes += (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+        return Array(Hex.encode(bytes).utf8)
+    }
+
+    /// The wire bytes of one field, sometimes broken: a bad length digit, a length over the maximum.
+    static func wire(for field: FieldSpec, using rng: inout SplitMix) -> [UInt8] {
+        let fixed = field.prefix == .fixed
+        let unitsPerByte = field.encoding == .hex && field.unit == .bytes ? 2 : 1
+        var count = fixed ? field.length : Int.random(in: 0...min(field.length, 60), using: &rng)
+        if !fixed, Int.random(in: 0..<20, using: &rng) == 0 { count = min(field.length + 1, field.prefix.maximumValue) }
+        var content: [UInt8]
+        if field.subfields != nil, field.encoding == .hex, Bool.random(using: &rng) {
+            content = Self.tlvHex(using: &rng)
+            count = content.count
+            if count > field.length { content = []; count = 0 }
+            if count > 0, Int.random(in: 0..<8, using: &rng) == 0 { content.removeLast(); count -= 1 }
+        } else if field.encoding == .bcd {
+            // Packed digits, through the encoder.
+            let text = String((0..<field.length).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })
+            let message = ISO8583Message(mti: "0200", fields: [field.number: text])
+            let all = Array(try! Self.spec.encode(message).readableBytesView)
+            return Array(all.suffix(field.length / 2))
+        } else {
+            content = Self.content(for: field, count: count * unitsPerByte, using: &rng)
+        }
+        var prefix: [UInt8] = []
+        if !fixed {
+            let digits = Int(field.prefix.rawValue)
+            if field.prefixEncoding == .bcd {
+                prefix = [UInt8(count / 10) << 4 | UInt8(count % 10)]
+            } else {
+                prefix = Self.decimal(count, digits: digits)
+                if Int.random(in: 0..<25, using: &rng) == 0 { prefix[Int.random(in: 0..<digits, using: &rng)] = UInt8(ascii: "X") }
+            }
+        }
+        return prefix + content
+    }
+
+    /// A random message's wire bytes, sometimes cut short or with bytes after it.
+    static func randomWire(using rng: inout SplitMix) -> [UInt8] {
+        let numbers = Self.fieldNumbers.filter { _ in Int.random(in: 0..<3, using: &rng) == 0 }
+        var words: (UInt64, UInt64) = (0, 0)
+        for n in numbers {
+            if n <= 64 { words.0 |= 1 << UInt64(64 - n) } else { words.1 |= 1 << UInt64(128 - n) }
+        }
+        if words.1 != 0 { words.0 |= 1 << 63 }
+        var bytes = Array("0200".utf8) + Array(String(format16: words.0).utf8)
+        if words.1 != 0 { bytes += Array(String(format16: words.1).utf8) }
+        for n in numbers { bytes += Self.wire(for: Self.spec.field(n)!, using: &rng) }
+        switch Int.random(in: 0..<12, using: &rng) {
+        case 0: bytes.removeLast(Int.random(in: 0...min(bytes.count, 20), using: &rng))
+        case 1: bytes += [UInt8(ascii: "9")]
+        default: break
+        }
+        return bytes
+    }
+
+    /// Everything a decode tells: the error, or the fields, warnings and re-encoded bytes.
+    static func outcome(_ bytes: [UInt8], _ options: DecodeOptions) -> String {
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        do {
+            let message = try Self.spec.decode(buffer, options: options)
+            var text = "\(message.mti) \(message.fieldNumbers)"
+            for n in message.fieldNumbers { text += " \(n)=\(message[n]!)" }
+            text += " warnings: \(message.warnings.map { "\($0.code) \($0.field ?? "") \($0.offset ?? -1) \($0)" })"
+            var output = ByteBufferAllocator().buffer(capacity: 512)
+            try Self.spec.encode(message, into: &output)
+            if !message.warnings.contains(where: { $0.code == .trailingBytes }) {
+                #expect(Array(output.readableBytesView) == bytes, "decode → encode gives the same bytes")
+            }
+            return text
+        } catch {
+            return "error \(error.code) \(error.field ?? "") \(error.offset ?? -1) \(error)"
+        }
+    }
+
+    @Test(arguments: [DecodeOptions.strict, DecodeOptions.lenient, DecodeOptions(allowTrailingBytes: true)])
+    func decodeInlineAndGeneralAgree(_ options: DecodeOptions) {
+        var rng = SplitMix(state: 0xDEC0DE)
+        var general = options
+        general.inlineFields = false
+        var errors = 0
+        var warnings = 0
+        for _ in 0..<3000 {
+            let bytes = Self.randomWire(using: &rng)
+            let inline = Self.outcome(bytes, options)
+            #expect(inline == Self.outcome(bytes, general), "\(Hex.encode(bytes))")
+            if inline.hasPrefix("error") { errors += 1 }
+            if !inline.hasSuffix("warnings: []") && !inline.hasPrefix("error") { warnings += 1 }
+        }
+        // The generator reaches both outcomes, so the comparison covers the error paths too.
+        #expect(errors > 300 && errors < 2700, "\(errors) errors")
+        if options.contentValidation == .lenient { #expect(warnings > 100, "\(warnings) messages with warnings") }
+    }
+
+    // MARK: Encode
+
+    /// A text value for `field`, often valid, sometimes too long, too short, odd hex or outside the class.
+    static func text(for field: FieldSpec, using rng: inout SplitMix) -> String {
+        let unitsPerByte = field.encoding == .hex && field.unit == .bytes ? 2 : 1
+        var count = field.prefix == .fixed ? field.length : Int.random(in: 0...min(field.length, 40), using: &rng)
+        if Int.random(in: 0..<10, using: &rng) == 0 { count += Bool.random(using: &rng) ? 1 : -1 }
+        count = max(count, 0) * unitsPerByte
+        if field.encoding == .hex, Int.random(in: 0..<10, using: &rng) == 0 { count += 1 }
+        if field.subfields != nil, field.encoding == .hex, Bool.random(using: &rng) {
+            return String(decoding: Self.tlvHex(using: &rng), as: UTF8.self)
+        }
+        var bytes = Self.content(for: field, count: count, using: &rng)
+        // Text is what the caller sets: map the bytes that are not ASCII to a letter outside most classes.
+        bytes = bytes.map { $0 < 0x80 ? $0 : UInt8(ascii: "~") }
+        if field.encoding == .bcd { bytes = bytes.map { $0 >= 0x30 && $0 <= 0x39 ? $0 : UInt8(ascii: "5") } }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func encoded(_ message: ISO8583Message, inline: Bool) -> String {
+        var output = ByteBufferAllocator().buffer(capacity: 64)
+        do {
+            try Self.spec.encode(message, into: &output, inlineFields: inline)
+            return Hex.encode(Array(output.readableBytesView))
+        } catch {
+            return "error \(error) \(error.errors.map { "\($0.code) \($0.field ?? "") \($0.offset ?? -1) \($0)" })"
+        }
+    }
+
+    @Test func encodeInlineAndGeneralAgree() throws {
+        var rng = SplitMix(state: 0xE4C0DE)
+        var errors = 0
+        for round in 0..<3000 {
+            var message = ISO8583Message(mti: "0200")
+            if round % 3 == 0 {
+                // Some fields unchanged from a decode, some set since: runs of wire bytes between new values.
+                var valid = ISO8583Message(mti: "0200")
+                for n in Self.fieldNumbers where Bool.random(using: &rng) {
+                    let field = Self.spec.field(n)!
+                    valid[n] = RoundTripTests.value(for: field, size: .random, using: &rng)
+                }
+                message = try Self.spec.decode(Self.spec.encode(valid))
+            }
+            for n in Self.fieldNumbers where Int.random(in: 0..<3, using: &rng) == 0 {
+                message[n] = Self.text(for: Self.spec.field(n)!, using: &rng)
+            }
+            if Int.random(in: 0..<10, using: &rng) == 0 { message.setBytes(13, (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }) }
+            let inline = Self.encoded(message, inline: true)
+            #expect(inline == Self.encoded(message, inline: false))
+            if inline.hasPrefix("error") { errors += 1 }
+        }
+        #expect(errors > 300 && errors < 2700, "\(errors) errors")
+    }
+}
+
+extension String {
+    /// Sixteen upper-case hex digits of `word`.
+    fileprivate init(format16 word: UInt64) {
+        let text = String(word, radix: 16, uppercase: true)
+        self = String(repeating: "0", count: 16 - text.count) + text
+    }
+}
