@@ -117,6 +117,51 @@ enum ASCIIWords {
         return failing == 0 ? nil : failing.trailingZeroBitCount &>> 3
     }
 
+    /// Copies the `count` bytes at `base + start` to `out`, each as `Class.stored` makes it, and tells
+    /// whether all are in `Class`; when one is not, what was written is to be ignored.
+    ///
+    /// Eight bytes at a time, the check and the copy in one pass. A value shorter than eight bytes is read
+    /// as ``firstFailing(in:at:count:_:)`` reads it and written as one word, so `out` must have room for
+    /// eight bytes then (`room`); the bytes after the value's are garbage for the caller to write over or
+    /// leave past its end. Without that room, or a word to read, it goes byte by byte.
+    @inlinable @inline(__always)
+    static func copyChecked<Class: WordClass>(
+        _ base: UnsafeRawPointer, at start: Int, count: Int, to out: UnsafeMutableRawPointer, room: Int, _: Class.Type
+    ) -> Bool {
+        if count >= 8 {
+            let from = base + start
+            var i = 0
+            while i &+ 8 <= count {
+                let word = Self.load(from + i)
+                guard Class.passes(word) & Self.highs == Self.highs else { return false }
+                Self.store(Class.stored(word), to: out + i)
+                i &+= 8
+            }
+            if i < count {
+                // The last eight bytes, overlapping bytes already copied.
+                let word = Self.load(from + (count &- 8))
+                guard Class.passes(word) & Self.highs == Self.highs else { return false }
+                Self.store(Class.stored(word), to: out + (count &- 8))
+            }
+            return true
+        }
+        let end = start &+ count
+        guard count > 0 else { return true }
+        guard end >= 8, room >= 8 else {
+            for k in 0..<count {
+                let byte = UInt64(base.load(fromByteOffset: start &+ k, as: UInt8.self))
+                guard Class.passes(byte) & 0x80 != 0 else { return false }
+                out.storeBytes(of: UInt8(truncatingIfNeeded: Class.stored(byte)), toByteOffset: k, as: UInt8.self)
+            }
+            return true
+        }
+        let shift = UInt64(truncatingIfNeeded: (8 &- count) &<< 3)
+        let word = Self.load(base + (end &- 8)) &>> shift
+        guard ~Class.passes(word) & (Self.highs &>> shift) == 0 else { return false }
+        Self.store(Class.stored(word), to: out)
+        return true
+    }
+
     /// The value of 16 hex characters at `pointer`, or `nil` if one is not a hex digit.
     @inlinable @inline(__always)
     static func parseHex16(_ pointer: UnsafeRawPointer) -> UInt64? {
@@ -166,6 +211,13 @@ enum ASCIIWords {
 @usableFromInline
 protocol WordClass {
     static func passes(_ word: UInt64) -> UInt64
+    /// What ``ASCIIWords/copyChecked(_:at:count:to:room:_:)`` writes for a word of bytes in the class.
+    static func stored(_ word: UInt64) -> UInt64
+}
+
+extension WordClass {
+    @inlinable @inline(__always)
+    static func stored(_ word: UInt64) -> UInt64 { word }
 }
 
 extension ASCIIWords {
@@ -217,5 +269,14 @@ extension ASCIIWords {
     /// `0`–`9`, `A`–`F` and `a`–`f`.
     @usableFromInline enum HexDigits: WordClass {
         @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 { ASCIIWords.hexDigits(word) }
+    }
+
+    /// Hex digits, copied with `a`–`f` made upper-case.
+    @usableFromInline enum UpperCasedHexDigits: WordClass {
+        @inlinable @inline(__always) static func passes(_ word: UInt64) -> UInt64 { ASCIIWords.hexDigits(word) }
+        @inlinable @inline(__always) static func stored(_ word: UInt64) -> UInt64 {
+            // Clearing bit 5 of the letters (the test `passes` makes too) leaves `A`–`F` and turns `a`–`f` into them.
+            word & ~(ASCIIWords.inRange(word | ASCIIWords.ones &* 0x20, 0x61, 0x66) &>> 2)
+        }
     }
 }

@@ -178,6 +178,9 @@ struct FieldLayout: Sendable {
     /// How the encoder's inner loop writes the field from text: `.digits`, `.printable` and `.otherClass`
     /// for ASCII character fields, `.hex` for hex text of a `b` field, `.general` otherwise.
     @usableFromInline var encodeKind: FastKind = .general
+    /// The encoder's size bound for the field, less what its value adds: the prefix, and twice the length
+    /// of a fixed field (hex text of it, padded).
+    @usableFromInline var encodeBound: Int32 = 0
     /// Wire bytes per unit of the length, as a shift: 1 for hex text whose length counts bytes, else 0.
     @usableFromInline var countShift: UInt8 = 0
 
@@ -248,6 +251,7 @@ struct FieldLayout: Sendable {
         self.fastKind = Self.fastKind(of: self)
         self.encodeKind = Self.encodeKind(of: self)
         self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
+        self.encodeBound = self.prefixBytes &+ (self.prefix == .fixed ? 2 &* self.length : 0)
     }
 
     /// The inline shape the encoder writes a field set by text in, if any; any value that does not fit it

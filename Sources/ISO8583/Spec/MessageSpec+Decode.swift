@@ -42,7 +42,7 @@ extension MessageSpec {
             do throws(ISO8583Error) {
                 entries = try decoder.run()
                 mti = decoder.mti
-                warnings = decoder.warnings
+                swap(&warnings, &decoder.warnings)
             } catch {
                 failure = error
             }
@@ -80,7 +80,9 @@ extension MessageSpec {
 /// final size, and filled through a pointer. The walk keeps its position in locals; everything that builds
 /// an error is out of line, so the loop stays small.
 struct MessageDecoder {
-    let spec: MessageSpec
+    /// Unowned: the decoder lives only inside a call on the spec, which keeps it alive (and this saves a
+    /// retain and a release per message).
+    unowned(unsafe) let spec: MessageSpec
     let layouts: UnsafePointer<FieldLayout>
     let options: DecodeOptions
     let bytes: UnsafeRawBufferPointer
@@ -138,6 +140,15 @@ struct MessageDecoder {
         var value: UInt16 = 0
         let size: Int
         switch self.spec.mtiEncoding {
+        case .ascii where bytes.count >= offset &+ 4:
+            // Four digits in one word.
+            size = 4
+            let word = UInt64(UInt32(littleEndian: bytes.baseAddress!.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            guard ASCIIWords.digits(word) & 0x8080_8080 == 0x8080_8080 else {
+                throw ISO8583Error(.invalidMTI, offset: offset, expected: "four digits", found: Self.printable(bytes, offset, 4), hexWindow: Self.window(bytes, at: offset, sensitive: false))
+            }
+            let d = word &- 0x3030_3030
+            value = UInt16(truncatingIfNeeded: (d & 0xFF) &* 1000 &+ (d &>> 8 & 0xFF) &* 100 &+ (d &>> 16 & 0xFF) &* 10 &+ (d &>> 24))
         case .ascii, .ebcdic037, .ebcdic1047:
             size = 4
             guard bytes.count >= offset + size else { throw Self.truncated(bytes, at: offset, what: "a 4-character MTI") }
@@ -293,7 +304,7 @@ struct MessageDecoder {
                 guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil else { return }
             case .hexBERTLV:
                 guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil,
-                      BERTLV.validate(CheckedHexPairs(UnsafeRawBufferPointer(start: base + start, count: byteCount))) == nil
+                      BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: byteCount))
                 else { return }
             case .unchecked, .general:
                 break

@@ -52,8 +52,7 @@ extension MessageSpec {
         for entry in entries {
             let n = Int(entry.number)
             let layout = layouts + min(n, 192)
-            bound &+= Int(layout.pointee.prefixBytes) &+ 2 &* (Int(entry.valueBytes) &+ Int(entry.count)) &+ Int(entry.wireLength)
-            if layout.pointee.prefix == .fixed { bound &+= 2 &* Int(layout.pointee.length) }
+            bound &+= Int(layout.pointee.encodeBound) &+ 2 &* (Int(entry.valueBytes) &+ Int(entry.count)) &+ Int(entry.wireLength)
             // Bit n of the 192: word (n - 1) / 64, bit 63 - (n - 1) % 64 counting from the least significant.
             let bit = UInt64(1) &<< UInt64(truncatingIfNeeded: 63 &- ((n &- 1) & 63))
             if n >= 2, n <= 64 {
@@ -174,11 +173,12 @@ extension MessageSpec {
         _ entries: UnsafeBufferPointer<ISO8583Message.Entry>, from index: inout Int, storage: UnsafeRawPointer?,
         layouts: UnsafePointer<FieldLayout>, reuseWire: Bool, into writer: inout RawWriter
     ) {
-        guard let base = storage else { return }
-        var w = writer
+        guard let base = storage, let out = writer.out.baseAddress else { return }
+        let capacity = writer.out.count
+        var o = writer.index
         var i = index
         defer {
-            writer = w
+            writer.index = o
             index = i
         }
         let count = entries.count
@@ -190,55 +190,64 @@ extension MessageSpec {
             let start = Int(entry.valueStart)
             let characters = Int(entry.valueBytes)
             let length = Int(layout.pointee.length)
-            let prefixDigits = Int(layout.pointee.prefixBytes)
-            // Room for any shape written here: a prefix and the longer of value and field.
-            guard w.out.count &- w.index >= prefixDigits &+ Swift.max(characters, length) else { return }
             let fixed = layout.pointee.prefix == .fixed
+            let prefixDigits = fixed ? 0 : Int(layout.pointee.prefixBytes)
+            // Room for any shape written here: a prefix and the longer of value and field.
+            guard capacity &- o >= prefixDigits &+ Swift.max(characters, length) else { return }
+            // The value is checked as it is copied to its place; prefix and padding follow once it is good.
+            var prefixValue = characters
+            var pad = 0
+            var padLeft = false
+            if kind == .hex {
+                // Hex text of whole bytes, as many as a fixed field holds (no padding here).
+                guard characters & 1 == 0 else { return }
+                if fixed {
+                    guard characters &>> 1 == length else { return }
+                } else {
+                    if layout.pointee.unit == .bytes { prefixValue = characters &>> 1 }
+                    guard prefixValue <= length else { return }
+                }
+            } else {
+                guard characters <= length else { return }
+                if fixed, characters != length {
+                    let padding = layout.pointee.padding
+                    guard padding != .none else { return }
+                    pad = length &- characters
+                    padLeft = padding == .left
+                }
+            }
+            let valueAt = o &+ prefixDigits &+ (padLeft ? pad : 0)
+            let to = out + valueAt
+            let room = capacity &- valueAt
             switch kind {
             case .digits:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.Digits.self) == nil else { return }
+                guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.Digits.self) else { return }
             case .printable:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.Printable.self) == nil else { return }
+                guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.Printable.self) else { return }
+            case .hex:
+                guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.UpperCasedHexDigits.self) else { return }
             case .otherClass:
                 guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: characters) == nil else { return }
-            case .hex:
-                // Hex text of whole bytes, as many as a fixed field holds (no padding here).
-                guard characters & 1 == 0,
-                      ASCIIWords.firstFailing(in: base, at: start, count: characters, ASCIIWords.HexDigits.self) == nil
-                else { return }
-                let bytes = characters &>> 1
-                if fixed {
-                    guard bytes == length else { return }
-                } else {
-                    let prefixValue = layout.pointee.unit == .bytes ? bytes : characters
-                    guard prefixValue <= length else { return }
-                    w.writeDecimal(prefixValue, digits: prefixDigits, zero: 0x30)
-                }
-                w.withSpace(characters) { out in
-                    Self.copyUpperCasingHex(UnsafeRawBufferPointer(start: base + start, count: characters), to: out)
-                    return characters
-                }
-                i &+= 1
-                continue
+                to.copyMemory(from: base + start, byteCount: characters)
             case .general, .unchecked, .hexBERTLV:
                 return
             }
-            // ASCII characters.
-            guard characters <= length else { return }
-            let value = UnsafeRawBufferPointer(start: base + start, count: characters)
-            if !fixed {
-                w.writeDecimal(characters, digits: prefixDigits, zero: 0x30)
-                w.write(value)
-            } else if characters == length {
-                w.write(value)
-            } else {
-                let padding = layout.pointee.padding
-                guard padding != .none else { return }
-                let padByte = layout.pointee.padCharacter
-                if padding == .left { w.fill(padByte, count: length &- characters) }
-                w.write(value)
-                if padding != .left { w.fill(padByte, count: length &- characters) }
+            if prefixDigits != 0 {
+                // At most 9999 (checked against the length): 32-bit division by ten is a multiply.
+                var v = UInt32(truncatingIfNeeded: prefixValue)
+                var k = prefixDigits
+                while k > 0 {
+                    k &-= 1
+                    let tens = v / 10
+                    out.storeBytes(of: 0x30 &+ UInt8(truncatingIfNeeded: v &- tens &* 10), toByteOffset: o &+ k, as: UInt8.self)
+                    v = tens
+                }
             }
+            if pad != 0 {
+                let padAt = padLeft ? o &+ prefixDigits : valueAt &+ characters
+                (out + padAt).initializeMemory(as: UInt8.self, repeating: layout.pointee.padCharacter, count: pad)
+            }
+            o = valueAt &+ characters &+ (padLeft ? 0 : pad)
             i &+= 1
         }
     }

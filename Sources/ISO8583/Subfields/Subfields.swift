@@ -207,6 +207,48 @@ enum BERTLV {
         return nil
     }
 
+    /// Whether hex text (all hex digits, an even count: checked before) holds well-formed BER-TLV: the
+    /// answer ``validate(_:)`` gives on it, without the error.
+    @inline(never)
+    static func isWellFormed(hexText text: UnsafeRawBufferPointer) -> Bool {
+        guard let p = text.baseAddress else { return true }
+        let count = text.count &>> 1
+        // A digit's value is its low nibble; a letter's (bit 6 set) is its low nibble plus 9.
+        @inline(__always) func byte(_ i: Int) -> Int {
+            let hi = p.load(fromByteOffset: i &<< 1, as: UInt8.self)
+            let lo = p.load(fromByteOffset: i &<< 1 &+ 1, as: UInt8.self)
+            return Int(((hi & 0x0F) &+ (hi &>> 6) &* 9) &<< 4 | ((lo & 0x0F) &+ (lo &>> 6) &* 9))
+        }
+        var i = 0
+        while i < count {
+            let tagStart = i
+            let first = byte(i)
+            i &+= 1
+            if first & 0x1F == 0x1F {
+                while true {
+                    guard i < count else { return false }
+                    let next = byte(i)
+                    i &+= 1
+                    if next & 0x80 == 0 { break }
+                    guard i &- tagStart < 4 else { return false }
+                }
+            }
+            guard i < count else { return false }
+            var length = byte(i)
+            i &+= 1
+            if length & 0x80 != 0 {
+                let n = length & 0x7F
+                guard n >= 1, n <= 3, i &+ n <= count else { return false }
+                length = 0
+                for k in 0..<n { length = length &<< 8 | byte(i &+ k) }
+                i &+= n
+            }
+            guard length <= count &- i else { return false }
+            i &+= length
+        }
+        return true
+    }
+
     static func elements(_ bytes: [UInt8], field: Int) throws(ISO8583Error) -> [Subfield] {
         if let problem = bytes.withUnsafeBytes({ validate(RawBytes($0)) }) {
             throw ISO8583Error(.invalidTLV, field: String(field), offset: problem.offset, expected: problem.expected)
