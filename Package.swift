@@ -133,7 +133,13 @@ let package = Package(
         ),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583"]),
         .testTarget(name: "BankSimulatorTests", dependencies: ["BankSimulator", "DigitalCurrency", "ISO8583", "ISO8583Network"]),
-        .testTarget(name: "DCSwitchCLITests", dependencies: ["DCSwitchTestKit", "FixtureReplay", "ISO8583"]),
+        .testTarget(
+            name: "DCSwitchCLITests",
+            dependencies: [
+                "DCSwitchTestKit", "FixtureReplay", "ISO8583", "BankSimulator", "DigitalCurrency",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "SwitchCoreTests",
             dependencies: [

@@ -40,7 +40,7 @@ PY
 port="$(cat "$work/port")"
 
 cd "$work"
-"$bin" serve --config network.json --data-dir "$work/data" >serve.log 2>&1 &
+"$bin" serve --config network.json --data-dir "$work/data" ${SERVE_ARGS:-} >serve.log 2>&1 &
 serve=$!
 trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null; rm -rf "$work"' EXIT
 # Ready when the switch's port takes connections (the embedded cluster and the seeds come first).
@@ -59,7 +59,26 @@ if [ "$rate" = sweep ]; then
   "$bin" load --target "127.0.0.1:$port" --config network.json --rate 10000 --duration "$duration" --connections "$connections" \
     --sweep 1000:10000:1000 --slo-p99 10 --report "$out/switch-e2e-sweep.json" --quiet
 else
-  "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
+  # CPU the serve process spends per transaction: noise from other work on the machine changes latency, much less this.
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$serve/stat"; }
+  before="$(cpu_ticks)"
+  if [ -n "${PERF:-}" ]; then
+    perf record -F 499 -g -o "$out/switch-e2e-$rate.perf.data" -p "$serve" -- sleep "$duration" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  /usr/bin/time -f "generator CPU: %U s user, %S s system" \
+    "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
     --report "$out/switch-e2e-$rate.json" --quiet
+  after="$(cpu_ticks)"
+  if [ -n "${PERF:-}" ]; then wait "$perf_pid" || true; echo "profile: $out/switch-e2e-$rate.perf.data (perf report -i …)"; fi
+  python3 - "$out/switch-e2e-$rate.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ticks = int(sys.argv[3]) - int(sys.argv[2])
+answered = sum(f.get("sent", 0) for f in report.get("flows", {}).values())
+seconds = ticks / int(sys.argv[4])
+per = seconds / answered * 1e6 if answered else float("nan")
+print(f"serve CPU: {seconds:.2f} s for {answered} transactions = {per:.0f} us per transaction")
+PY
   echo "report: $out/switch-e2e-$rate.json"
 fi

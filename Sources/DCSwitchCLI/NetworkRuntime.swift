@@ -110,6 +110,9 @@ final class NetworkRuntime: Sendable {
             network: network, listenHost: options.listenHost, listenPort: options.listenPort, sink: registry, registrar: registry,
             dataDirectory: runDirectory + "/switch", eventLoopGroup: group, logger: logger
         )
+        if !switchServer.recovery.isEmpty {
+            progress("Switch: finished the transactions the last run left open: \(switchServer.recovery.summary)")
+        }
         // Wallets the banks hold from their seeds are routable by public key from the start.
         for seed in seeds {
             for customer in seed.customers {

@@ -74,6 +74,14 @@ public protocol OwnerChangeSink: Sendable {
     func append(_ records: [OwnerChangeRecord], on eventLoop: any EventLoop) -> EventLoopFuture<Void>
 }
 
+/// Says which transactions have owner-change records: a switch restarting after a crash asks it about the
+/// transactions it had in progress, to tell an approval whose records were made durable (complete it) from one whose
+/// records never were (reverse its legs).
+public protocol OwnerChangeLookup: Sendable {
+    /// The ids among `transactionIDs` that have records, counting records accepted but not yet in the database.
+    func transactionsWithRecords(among transactionIDs: [String]) async throws -> Set<String>
+}
+
 /// Why a sink refused records.
 public struct OwnerChangeSinkError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {

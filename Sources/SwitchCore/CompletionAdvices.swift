@@ -68,8 +68,14 @@ public final class CompletionAdvices: Sendable {
     private let dcFormat: SubfieldSpec
     private let sent = Counter(label: "dcswitch_completion_advices_total")
     private let failed = Counter(label: "dcswitch_completion_advice_failures_total")
+    /// Told of every acknowledged advice: the transaction ids and the bank.
+    private let onAcknowledged: @Sendable ([String], String) -> Void
 
-    init(configuration: Configuration, gateway: any BankGateway, institution: String, dcFormat: SubfieldSpec, logger: Logger) {
+    init(
+        configuration: Configuration, gateway: any BankGateway, institution: String, dcFormat: SubfieldSpec, logger: Logger,
+        onAcknowledged: @escaping @Sendable ([String], String) -> Void = { _, _ in }
+    ) {
+        self.onAcknowledged = onAcknowledged
         self.configuration = configuration
         self.gateway = gateway
         self.institution = institution
@@ -178,7 +184,10 @@ public final class CompletionAdvices: Sendable {
                     state.statistics.failures += 1
                 }
             }
-            guard !acknowledged else { return }
+            guard !acknowledged else {
+                self.onAcknowledged(ids, bank)
+                return
+            }
             self.failed.increment()
             self.logger.debug("completion advice not acknowledged; repeating", metadata: ["bank.id": .string(bank), "dc.ids": "\(ids.count)"])
             self.enqueue(ids, bank: bank, after: self.configuration.retryDelay, isRetry: true)

@@ -71,7 +71,7 @@ public final class DuplicateDetector: Sendable {
     private let state = Mutex(State())
     private let retentionNanos: UInt64
     private let capacity: Int
-    private let log: LogFile?
+    private let log: AppendOnlyFile?
     private let spec: MessageSpec?
 
     /// Keeps answers for `retention` (default 24 hours) and at most `capacity` of them (oldest dropped first), in
@@ -116,26 +116,8 @@ public final class DuplicateDetector: Sendable {
         guard written == body.utf8.count, fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
             throw SwitchError(.storage, "cannot write \(path): errno \(errno)")
         }
-        let appender = open(path, O_WRONLY | O_APPEND)
-        guard appender >= 0 else { throw SwitchError(.storage, "cannot open \(path): errno \(errno)") }
-        self.log = LogFile(fd: appender)
+        self.log = try AppendOnlyFile(path: path)
         self.state.withLock { $0 = state }
-    }
-
-    /// The open log: appends are serialized so that lines never interleave.
-    final class LogFile: Sendable {
-        let fd: Int32
-        let lock = Mutex(())
-
-        init(fd: Int32) { self.fd = fd }
-
-        func append(_ line: String) {
-            self.lock.withLock { _ in
-                _ = line.utf8.withContiguousStorageIfAvailable { write(self.fd, $0.baseAddress, $0.count) }
-            }
-        }
-
-        deinit { close(self.fd) }
     }
 
     public func check(_ key: Key, on eventLoop: any EventLoop) -> Verdict {
@@ -193,7 +175,7 @@ public final class DuplicateDetector: Sendable {
 extension DuplicateDetector {
     /// `WALLNANOS|MTI|ACQUIRER|TERMINAL|STAN|RRN|DATE|RESPONSE HEX`: `|` never occurs in those fields (DE 32 is n, DE
     /// 41 ans but the switch's acquirers use no `|`; a key that holds one is not logged).
-    fileprivate static func append(_ key: Key, _ response: ISO8583Message, spec: MessageSpec, to log: LogFile) {
+    fileprivate static func append(_ key: Key, _ response: ISO8583Message, spec: MessageSpec, to log: AppendOnlyFile) {
         let fields = [key.acquirer, key.terminal, key.stan, key.rrn, key.date]
         guard !fields.contains(where: { $0.utf8.contains(124) || $0.utf8.contains(10) }) else { return }
         guard let hex = try? spec.encodeHex(response) else { return }
@@ -202,7 +184,8 @@ extension DuplicateDetector {
         line += "|"
         line += hex
         line += "\n"
-        log.append(line)
+        // An answer that cannot be logged is still given: a repeat after a restart would then be executed again.
+        try? log.append(line)
     }
 
     fileprivate static func parse(_ line: Substring, spec: MessageSpec) -> (Key, ISO8583Message, Int64)? {

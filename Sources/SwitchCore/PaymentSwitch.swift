@@ -51,6 +51,8 @@ public final class PaymentSwitch: Sendable {
     public let reversals: ReversalQueue
     /// Tells the banks which transactions completed, so the coins those brought in become spendable.
     public let completions: CompletionAdvices
+    /// The two-leg transactions in progress, when the switch has a data directory (see ``TransactionLog``).
+    public let transactions: TransactionLog?
     let gateway: any BankGateway
     let sink: any OwnerChangeSink
     let registrar: (any WalletRegistrar)?
@@ -73,6 +75,7 @@ public final class PaymentSwitch: Sendable {
         reversals: ReversalQueue,
         settlement: SettlementLedger,
         duplicates: DuplicateDetector = DuplicateDetector(),
+        transactions: TransactionLog? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -84,6 +87,7 @@ public final class PaymentSwitch: Sendable {
         self.reversals = reversals
         self.settlement = settlement
         self.duplicates = duplicates
+        self.transactions = transactions
         self.logger = logger
         var banks: [String: BankInfo] = [:]
         for bank in network.banks {
@@ -99,7 +103,14 @@ public final class PaymentSwitch: Sendable {
         self.completions = CompletionAdvices(
             configuration: configuration.completion, gateway: gateway, institution: configuration.institution, dcFormat: dcFormat,
             logger: logger
-        )
+        ) { [transactions, logger] ids, bank in
+            do {
+                try transactions?.acknowledged(ids, bank: bank)
+            } catch {
+                // Only costs a repeated (idempotent) completion advice after a restart.
+                logger.error("cannot log completion acknowledgements", metadata: ["bank.id": .string(bank), "error": .string("\(error)")])
+            }
+        }
     }
 
     public var statistics: Statistics { self.stats.withLock { $0 } }
@@ -189,16 +200,25 @@ public final class PaymentSwitch: Sendable {
         let txn = self.nextTransactionID()
         let debit = self.debitLeg(request, payment, txn: txn, payeeBank: payeeBank)
         let timeout = self.configuration.bankTimeout
+        do throws(SwitchError) {
+            try self.transactions?.debit(txn, bank: payerBank.id, leg: debit)
+        } catch {
+            // Nothing left the switch: decline rather than run a transaction a crash could strand.
+            promise.succeed(self.decline(request, error, flow: payment.flow))
+            return
+        }
         self.gateway.send(debit, to: payerBank.id, timeout: timeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
                 // The debit's outcome is unknown unless it never left: reverse it to be sure.
                 let sent = Self.mayHaveReachedBank(error)
                 if sent { self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false) }
+                self.ended(txn)
                 promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: payment.flow, reason: "payer bank: \(error)"))
             case .success(let answer):
                 let code = answer.responseCode ?? ""
                 guard code == "00" else {
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: ResponseCode(rawValue: code.isEmpty ? "96" : code), flow: payment.flow, reason: "payer bank declined"))
                     return
                 }
@@ -207,11 +227,13 @@ public final class PaymentSwitch: Sendable {
                     movement = try CoinMovement(spent: answer.value124("03", self), created: answer.value124("11", self))
                 } catch {
                     self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: .systemMalfunction, flow: payment.flow, reason: "payer bank answer: \(error)"))
                     return
                 }
                 guard movement.isBalanced, movement.valueToPayee == payment.amount else {
                     self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: .systemMalfunction, flow: payment.flow, reason: "payer bank moved coins that do not add up to the amount"))
                     return
                 }
@@ -227,18 +249,29 @@ public final class PaymentSwitch: Sendable {
         on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>
     ) {
         let credit = self.creditLeg(request, payment, txn: txn, coins: movement.payeeCoinList)
+        do throws(SwitchError) {
+            try self.transactions?.credit(txn, bank: payeeBank.id, leg: credit)
+        } catch {
+            self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+            self.ended(txn)
+            promise.succeed(self.decline(request, error, flow: payment.flow))
+            return
+        }
         self.gateway.send(credit, to: payeeBank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
-                self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                // Undone in the reverse order: at a bank that holds both legs, the credit's coins go back first.
                 if Self.mayHaveReachedBank(error) {
                     self.reverse(credit, bankID: payeeBank.id, amount: payment.amount, isCredit: true)
                 }
+                self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                self.ended(txn)
                 promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: payment.flow, reason: "payee bank: \(error)"))
             case .success(let answer):
                 let code = answer.responseCode ?? ""
                 guard code == "00" else {
                     self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: ResponseCode(rawValue: code.isEmpty ? "96" : code), flow: payment.flow, reason: "payee bank declined"))
                     return
                 }
@@ -253,13 +286,16 @@ public final class PaymentSwitch: Sendable {
                     case .success:
                         self.settlement.recordApproval(payerBank: payerBank.id, payeeBank: payeeBank.id, amount: payment.amount)
                         // Only now may the coins this transaction brought in (change, the payee's coins) be spent.
-                        self.completions.complete(txn, banks: payerBank.id == payeeBank.id ? [payerBank.id] : [payerBank.id, payeeBank.id])
+                        let banks = payerBank.id == payeeBank.id ? [payerBank.id] : [payerBank.id, payeeBank.id]
+                        self.approved(txn, banks: banks)
+                        self.completions.complete(txn, banks: banks)
                         self.stats.withLock { $0.records += records.count }
                         self.metrics.records.increment(by: records.count)
                         promise.succeed(self.approve(request, flow: payment.flow, txn: txn, movement: movement, authorization: authorization))
                     case .failure(let error):
                         self.reverse(credit, bankID: payeeBank.id, amount: payment.amount, isCredit: true)
                         self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
+                        self.ended(txn)
                         promise.succeed(self.decline(request, code: .issuerUnavailable, flow: payment.flow, reason: "registration center: \(error)"))
                     }
                 }
@@ -282,6 +318,93 @@ public final class PaymentSwitch: Sendable {
         return (payer, payee)
     }
 
+    // MARK: Recovery
+
+    /// What ``recoverOpenTransactions(lookup:)`` did with the transactions a crash left open.
+    public struct Recovery: Sendable, Hashable {
+        /// Approved before the crash: their completion advices are sent again.
+        public var completed = 0
+        /// Their records were durable although the log had not noted the approval yet: completed as approvals.
+        public var approvedByRegistry = 0
+        /// Never approved: the legs they sent are reversed (through the reversal queue).
+        public var reversed = 0
+        /// Left open because no registry could say whether their records are durable.
+        public var unresolved = 0
+        /// Account openings: sent to the bank again, and the wallet it opened registered.
+        public var openings = 0
+
+        /// Whether the last run left anything open.
+        public var isEmpty: Bool { self == Recovery() }
+
+        /// `completed=… approved_by_registry=… reversed=… unresolved=…`.
+        public var summary: String {
+            "completed=\(self.completed) approved_by_registry=\(self.approvedByRegistry) reversed=\(self.reversed) openings=\(self.openings) unresolved=\(self.unresolved)"
+        }
+    }
+
+    /// Finishes the transactions the ``TransactionLog`` shows open from the last run: a switch process that crashed
+    /// between a transaction's legs, or before its completion advices were acknowledged, left them so. Call once at
+    /// start, before taking requests.
+    ///
+    /// - Parameter lookup: where to find out whether a transaction's owner-change records are durable (the
+    ///   registration center). Without one, transactions whose approval the log did not note are left open.
+    public func recoverOpenTransactions(lookup: (any OwnerChangeLookup)?) async throws -> Recovery {
+        guard let log = self.transactions else { return Recovery() }
+        var recovery = Recovery()
+        let open = log.openTransactions
+        let unsure = open.filter { $0.awaitingCompletion == nil && $0.credit != nil }.map(\.transactionID)
+        var durable: Set<String> = []
+        if let lookup, !unsure.isEmpty {
+            durable = try await lookup.transactionsWithRecords(among: unsure)
+        }
+        for transaction in open {
+            let txn = transaction.transactionID
+            if let (bankID, leg, reference) = transaction.opening {
+                guard let bank = self.banks[bankID] else { continue }
+                self.finishOpening(txn, bank: bank, leg: leg, customerReference: reference, on: self.gateway.eventLoop(for: bankID), after: .zero)
+                recovery.openings += 1
+                continue
+            }
+            if let awaiting = transaction.awaitingCompletion {
+                self.completions.complete(txn, banks: awaiting.sorted())
+                recovery.completed += 1
+                continue
+            }
+            if durable.contains(txn) {
+                // Records were only ever written after both legs were approved, so both banks are known.
+                let banks = Array(Set([transaction.debit?.bank, transaction.credit?.bank].compactMap { $0 })).sorted()
+                try log.approved(txn, banks: banks)
+                self.completions.complete(txn, banks: banks)
+                recovery.approvedByRegistry += 1
+                continue
+            }
+            if transaction.credit != nil, lookup == nil {
+                self.logger.critical("open transaction left as it is: no registry to say whether its records are durable", metadata: ["dc.txn": .string(txn)])
+                recovery.unresolved += 1
+                continue
+            }
+            // Not approved: undo whatever reached the banks, the credit first.
+            if let (bank, leg) = transaction.credit {
+                self.reverse(leg, bankID: bank, amount: Int64(leg[4] ?? "") ?? 0, isCredit: true)
+            }
+            if let (bank, leg) = transaction.debit {
+                self.reverse(leg, bankID: bank, amount: Int64(leg[4] ?? "") ?? 0, isCredit: false)
+            }
+            try log.ended(txn)
+            recovery.reversed += 1
+        }
+        if !open.isEmpty {
+            self.logger.notice("transactions left open by the last run finished", metadata: [
+                "recovery.completed": .stringConvertible(recovery.completed),
+                "recovery.approved_by_registry": .stringConvertible(recovery.approvedByRegistry),
+                "recovery.reversed": .stringConvertible(recovery.reversed),
+                "recovery.unresolved": .stringConvertible(recovery.unresolved),
+                "recovery.openings": .stringConvertible(recovery.openings),
+            ])
+        }
+        return recovery
+    }
+
     // MARK: Account opening
 
     private func openAccount(_ request: ISO8583Message, on eventLoop: any EventLoop, promise: EventLoopPromise<ISO8583Message>) {
@@ -294,38 +417,94 @@ public final class PaymentSwitch: Sendable {
         leg[7] = ISO8583LinkCodec.transmissionDateTime()
         leg[33] = self.configuration.institution
         // DE 124.05 makes the opening idempotent at the bank, like every other leg.
-        leg[124] = self.buildDC([("05", self.nextTransactionID()), ("13", Flow.accountOpen.rawValue)])
+        let txn = self.nextTransactionID()
+        leg[124] = self.buildDC([("05", txn), ("13", Flow.accountOpen.rawValue)])
+        let customerReference = request.value124Or48("02", self) ?? ""
+        do throws(SwitchError) {
+            try self.transactions?.opening(txn, bank: bank.id, leg: leg, customerReference: customerReference)
+        } catch {
+            promise.succeed(self.decline(request, error, flow: .accountOpen))
+            return
+        }
         self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
+                // The bank may have opened the wallet: ask again later (the leg is idempotent), so that a wallet the
+                // bank holds is always registered.
+                if Self.mayHaveReachedBank(error) {
+                    self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1))
+                } else {
+                    self.ended(txn)
+                }
                 promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: .accountOpen, reason: "bank: \(error)"))
             case .success(let answer):
                 guard answer.responseCode == "00" else {
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: ResponseCode(rawValue: answer.responseCode ?? "96"), flow: .accountOpen, reason: "bank declined"))
                     return
                 }
                 guard let address = answer.payerWallet ?? answer.payeeWallet, let publicKey = answer.value124("01", self) else {
+                    self.ended(txn)
                     promise.succeed(self.decline(request, code: .systemMalfunction, flow: .accountOpen, reason: "bank answer lacks DE 102 or DE 124.01"))
                     return
                 }
-                // The switch records the public key for routing (§3.2.1 step 2) and the identity goes to the
-                // central bank's authentication center (step 3) before the acquirer hears of the wallet.
-                self.routing.register(wallet: address, bankID: bank.id, publicKeyHex: publicKey)
-                let registered = self.registrar?.registerWallet(
-                    address: address, publicKeyHex: publicKey, bankInstitution: bank.institution,
-                    customerReference: request.value124Or48("02", self) ?? "", on: eventLoop
-                ) ?? eventLoop.makeSucceededVoidFuture()
-                registered.whenComplete { outcome in
-                    switch outcome {
-                    case .success:
-                        var response = request.makeResponse(responseCode: "00")
-                        response[102] = address
-                        response[124] = self.buildDC([("01", publicKey)])
-                        promise.succeed(response)
-                    case .failure(let error):
-                        promise.succeed(self.decline(request, code: .issuerUnavailable, flow: .accountOpen, reason: "registration center: \(error)"))
+                self.register(wallet: address, publicKey: publicKey, bank: bank, customerReference: customerReference, on: eventLoop)
+                    .whenComplete { outcome in
+                        switch outcome {
+                        case .success:
+                            self.ended(txn)
+                            var response = request.makeResponse(responseCode: "00")
+                            response[102] = address
+                            response[124] = self.buildDC([("01", publicKey)])
+                            promise.succeed(response)
+                        case .failure(let error):
+                            self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1))
+                            promise.succeed(self.decline(request, code: .issuerUnavailable, flow: .accountOpen, reason: "registration center: \(error)"))
+                        }
                     }
+            }
+        }
+    }
+
+    /// The switch records the public key for routing (§3.2.1 step 2) and the identity goes to the central bank's
+    /// authentication center (step 3).
+    private func register(
+        wallet address: String, publicKey: String, bank: BankInfo, customerReference: String, on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Void> {
+        self.routing.register(wallet: address, bankID: bank.id, publicKeyHex: publicKey)
+        return self.registrar?.registerWallet(
+            address: address, publicKeyHex: publicKey, bankInstitution: bank.institution, customerReference: customerReference,
+            on: eventLoop
+        ) ?? eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Sends an account opening leg again (the bank answers a repeat with the wallet it opened the first time) until
+    /// the bank answers, then registers the wallet: a wallet the bank opened is never left unregistered. Tries for
+    /// about a minute; what is still open then is finished at the next start.
+    private func finishOpening(
+        _ txn: String, bank: BankInfo, leg: ISO8583Message, customerReference: String, on eventLoop: any EventLoop,
+        after delay: TimeAmount, attempts: Int = 60
+    ) {
+        guard attempts > 0 else {
+            self.logger.error("account opening still unfinished; the next start finishes it", metadata: ["dc.txn": .string(txn), "bank.id": .string(bank.id)])
+            return
+        }
+        let retry = { @Sendable in
+            self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1), attempts: attempts - 1)
+        }
+        eventLoop.scheduleTask(in: delay) {
+            self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
+                guard case .success(let answer) = result else { return retry() }
+                guard answer.responseCode == "00", let address = answer.payerWallet ?? answer.payeeWallet,
+                      let publicKey = answer.value124("01", self) else {
+                    // The bank did not open it (or cannot say what it opened): nothing to register.
+                    self.ended(txn)
+                    return
                 }
+                self.register(wallet: address, publicKey: publicKey, bank: bank, customerReference: customerReference, on: eventLoop)
+                    .whenComplete { outcome in
+                        if case .success = outcome { self.ended(txn) } else { retry() }
+                    }
             }
         }
     }
@@ -392,6 +571,26 @@ public final class PaymentSwitch: Sendable {
         for number in [37, 41, 42, 49] { if let v = request[number] { leg[number] = v } }
         leg[124] = self.buildDC([("03", coins), ("05", txn + "/C"), ("13", payment.flow.rawValue)])
         return leg
+    }
+
+    /// Logs the end of `txn` (declined; any reversal is queued).
+    private func ended(_ txn: String) {
+        do {
+            try self.transactions?.ended(txn)
+        } catch {
+            // A restart would then look at the transaction again and reverse its legs a second time: harmless.
+            self.logger.error("cannot log the end of a transaction", metadata: ["dc.txn": .string(txn), "error": .string("\(error)")])
+        }
+    }
+
+    /// Logs the approval of `txn` (its records are durable; completion advices go to `banks`).
+    private func approved(_ txn: String, banks: [String]) {
+        do {
+            try self.transactions?.approved(txn, banks: banks)
+        } catch {
+            // A restart would ask the registration center, find the records and complete the transaction again.
+            self.logger.error("cannot log an approval", metadata: ["dc.txn": .string(txn), "error": .string("\(error)")])
+        }
     }
 
     /// Queues the reversal of `leg` (0420) for `bankID`.

@@ -112,7 +112,17 @@ public final class ReversalQueue: Sendable {
         self.gateway.send(message, to: entry.bankID, timeout: self.timeout).whenComplete { result in
             switch result {
             case .success(let answer):
-                self.acknowledge(id, code: answer.responseCode ?? "")
+                let code = answer.responseCode ?? ""
+                // Reversed (00), or the bank never saw the leg (25). Any other answer (the bank cannot reverse now, e.g.
+                // a credit of the same transaction it must undo first) leaves it queued, to repeat.
+                guard code == "00" || code == "25" else {
+                    self.state.withLock { _ = $0.inFlight.remove(id) }
+                    self.logger.warning("reversal refused; it will be repeated", metadata: [
+                        "bank.id": .string(entry.bankID), "reversal.id": .stringConvertible(id), "iso.rc": .string(code),
+                    ])
+                    return
+                }
+                self.acknowledge(id, code: code)
             case .failure(let error):
                 self.state.withLock { _ = $0.inFlight.remove(id) }
                 self.logger.debug("reversal not acknowledged yet", metadata: ["bank.id": .string(entry.bankID), "reversal.id": .stringConvertible(id), "error": .string("\(error)")])

@@ -11,12 +11,18 @@ public final class SwitchServer: Sendable {
     public let paymentSwitch: PaymentSwitch
     public let bankLinks: BankLinks
     public let server: ISO8583Server<ISO8583LinkCodec>
+    /// What start did with the transactions the last run left open (all zero after a clean stop).
+    public let recovery: PaymentSwitch.Recovery
     private let eventLoop: any EventLoop
 
     /// The port acquirers connect to (useful when the configuration asked for port 0).
     public var port: Int { self.server.port ?? 0 }
 
-    private init(paymentSwitch: PaymentSwitch, bankLinks: BankLinks, server: ISO8583Server<ISO8583LinkCodec>, eventLoop: any EventLoop) {
+    private init(
+        paymentSwitch: PaymentSwitch, bankLinks: BankLinks, server: ISO8583Server<ISO8583LinkCodec>, recovery: PaymentSwitch.Recovery,
+        eventLoop: any EventLoop
+    ) {
+        self.recovery = recovery
         self.paymentSwitch = paymentSwitch
         self.bankLinks = bankLinks
         self.server = server
@@ -55,17 +61,23 @@ public final class SwitchServer: Sendable {
         } else {
             duplicates = DuplicateDetector()
         }
+        // Transactions in progress survive a crash of the process when the switch has a data directory.
+        let transactions = try (dataDirectory ?? network.switchNode.dataDirectory).map { directory throws(SwitchError) in
+            try TransactionLog(path: directory + "/transactions.log", spec: spec)
+        }
         let routing = RoutingTable(network: network)
         let today = UTCClock.calendarParts(nanosecondsSinceEpoch: UTCClock.nowNanoseconds())
         let settlement = SettlementLedger(date: ISO8583LinkCodec.digits(today.month, width: 2) + ISO8583LinkCodec.digits(today.day, width: 2))
         let core = PaymentSwitch(
             configuration: .init(institution: network.switchNode.institution, bankTimeout: timeout),
             network: network, spec: spec, routing: routing, gateway: links, sink: sink, registrar: registrar,
-            reversals: reversals, settlement: settlement, duplicates: duplicates, logger: logger
+            reversals: reversals, settlement: settlement, duplicates: duplicates, transactions: transactions, logger: logger
         )
         links.start()
         let eventLoop = eventLoopGroup.next()
         reversals.start(on: eventLoop)
+        // What a crash of the last run left open is finished before new requests come in.
+        let recovery = try await core.recoverOpenTransactions(lookup: sink as? any OwnerChangeLookup)
         let server = try await ISO8583Server.start(
             configuration: .init(host: listenHost ?? network.switchNode.host, port: listenPort ?? network.switchNode.port, name: "switch"),
             codec: codec, eventLoopGroup: eventLoopGroup, logger: logger
@@ -79,7 +91,7 @@ public final class SwitchServer: Sendable {
             for (id, state) in links.states { linkGauges[id]?.record(state == .signedOn ? 1 : 0) }
             pendingReversals.record(reversals.pendingCount)
         }
-        return SwitchServer(paymentSwitch: core, bankLinks: links, server: server, eventLoop: eventLoop)
+        return SwitchServer(paymentSwitch: core, bankLinks: links, server: server, recovery: recovery, eventLoop: eventLoop)
     }
 
     /// Completes when every bank link is signed on.

@@ -15,53 +15,96 @@ final class ServeProcess: @unchecked Sendable {
     /// The switch's acquirer port.
     let port: Int
     let directory: String
+    /// The network file the process serves.
+    let configPath: String
+    /// Its data directory (journals, queues, logs).
+    let dataDirectory: String
+    let databaseURL: String
     private let output: OutputBuffer
 
     var target: String { "127.0.0.1:\(self.port)" }
 
-    private init(process: Process, port: Int, directory: String, output: OutputBuffer) {
+    private init(process: Process, port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String, output: OutputBuffer) {
         self.process = process
         self.port = port
         self.directory = directory
+        self.configPath = configPath
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
         self.output = output
     }
 
-    /// Starts the network and waits for `Ready.`; retries on other ports when one is taken.
-    static func start(customers: Int = 4, merchants: Int = 2, treasuryCoins: Int = 100) async throws -> ServeProcess {
+    /// Starts the network and waits for `Ready.`; retries on other ports when one is taken. `thinkTimeMicroseconds`
+    /// is every bank's think time.
+    static func start(
+        customers: Int = 4, merchants: Int = 2, treasuryCoins: Int = 100, thinkTimeMicroseconds: Int = 0
+    ) async throws -> ServeProcess {
         let database = try await TestPostgres.shared.makeDatabase(prefix: "replay")
         let directory = try TestPostgres.makeTemporaryDirectory("replay")
         var lastOutput = ""
         for attempt in 0..<5 {
             let port = Int.random(in: 20_000..<32_000)
-            let config = try Self.configuration(switchPort: port, customers: customers, merchants: merchants, treasuryCoins: treasuryCoins)
+            let config = try Self.configuration(
+                switchPort: port, customers: customers, merchants: merchants, treasuryCoins: treasuryCoins,
+                thinkTimeMicroseconds: thinkTimeMicroseconds
+            )
             let configPath = directory + "/network-\(attempt).json"
             try config.write(to: URL(fileURLWithPath: configPath))
-            let process = Process()
-            process.executableURL = CLI.binary
-            process.arguments = [
-                "serve", "--config", configPath, "--database-url", database.url, "--data-dir", directory + "/data-\(attempt)",
-            ]
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-            let output = OutputBuffer()
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = out
-            out.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
-            try process.run()
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, process.isRunning, !output.text.contains("Ready.") {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            if output.text.contains("Ready."), process.isRunning {
-                return ServeProcess(process: process, port: port, directory: directory, output: output)
-            }
-            lastOutput = output.text
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
+            let launched = try await Self.launch(
+                port: port, directory: directory, configPath: configPath, dataDirectory: directory + "/data-\(attempt)",
+                databaseURL: database.url
+            )
+            switch launched {
+            case .success(let serve): return serve
+            case .failure(let error): lastOutput = error.message
             }
         }
         throw ServeError(message: "dcswitch serve did not start:\n\(lastOutput)")
+    }
+
+    /// The same network again, on the same ports, data directory and database (after ``kill()`` or ``stop()``).
+    func restart() async throws -> ServeProcess {
+        try await Self.launch(
+            port: self.port, directory: self.directory, configPath: self.configPath, dataDirectory: self.dataDirectory,
+            databaseURL: self.databaseURL
+        ).get()
+    }
+
+    private static func launch(
+        port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String
+    ) async throws -> Result<ServeProcess, ServeError> {
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["serve", "--config", configPath, "--database-url", databaseURL, "--data-dir", dataDirectory]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let output = OutputBuffer()
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        out.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, process.isRunning, !output.text.contains("Ready.") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if output.text.contains("Ready."), process.isRunning {
+            return .success(ServeProcess(
+                process: process, port: port, directory: directory, configPath: configPath, dataDirectory: dataDirectory,
+                databaseURL: databaseURL, output: output
+            ))
+        }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        return .failure(ServeError(message: output.text))
+    }
+
+    /// SIGKILL: the process dies at once, mid-whatever.
+    func kill() {
+        guard self.process.isRunning else { return }
+        Glibc.kill(self.process.processIdentifier, SIGKILL)
+        self.process.waitUntilExit()
     }
 
     /// Everything the process printed so far.
@@ -75,7 +118,7 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// `Fixtures/network.json` with free ports, no metrics endpoint and smaller seeds.
-    static func configuration(switchPort: Int, customers: Int, merchants: Int, treasuryCoins: Int) throws -> Data {
+    static func configuration(switchPort: Int, customers: Int, merchants: Int, treasuryCoins: Int, thinkTimeMicroseconds: Int = 0) throws -> Data {
         let data = try Data(contentsOf: CLI.root.appendingPathComponent("Fixtures/network.json"))
         guard var network = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               var switchNode = network["switch"] as? [String: Any], var banks = network["banks"] as? [[String: Any]] else {
@@ -91,6 +134,7 @@ final class ServeProcess: @unchecked Sendable {
                 banks[i]["customers"] = c
             }
             banks[i]["merchants"] = ["count": merchants]
+            if thinkTimeMicroseconds > 0 { banks[i]["thinkTimeMicroseconds"] = thinkTimeMicroseconds }
             if var t = banks[i]["treasury"] as? [String: Any] {
                 t["coins"] = treasuryCoins
                 banks[i]["treasury"] = t
@@ -101,7 +145,7 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
-struct ServeError: Error, CustomStringConvertible {
+struct ServeError: Error, CustomStringConvertible, Sendable {
     var message: String
     var description: String { self.message }
 }

@@ -1,0 +1,95 @@
+import BankSimulator
+import DCSwitchTestKit
+import DigitalCurrency
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `dcswitch serve` (switch and banks in one process) killed with SIGKILL under load, at random instants, then
+/// restarted: the banks recover their books from their journals, the switch finishes the transactions its
+/// transaction log shows open (completing the approved ones, reversing the others), and afterwards every bank's
+/// holdings agree with the registration center coin for coin, with nothing left pending.
+@Suite(.serialized)
+struct SwitchCrashTests {
+    @Test func sigkillMidTransactionThenRestartLeavesBanksAndRegistryInAgreement() async throws {
+        // Banks that think for 20 ms keep some 20 transactions between their legs at any instant of a 500 TPS load.
+        var serve = try await ServeProcess.start(customers: 60, merchants: 6, treasuryCoins: 300, thinkTimeMicroseconds: 20_000)
+        var recovered = Recovered()
+        for round in 1...3 {
+            let load = try Self.startLoad(target: serve.target, config: serve.configPath, directory: serve.directory, round: round)
+            try await Task.sleep(for: .milliseconds(1500 + Int.random(in: 0...1000)))
+            #expect(serve.process.isRunning, "serve died before the kill:\n\(serve.outputText.suffix(2000))")
+            serve.kill()
+            load.terminate()
+            load.waitUntilExit()
+            serve = try await serve.restart()
+            recovered.add(serve.outputText)
+        }
+        // A graceful stop drains the reversal queue and the completion advices, and commits every record.
+        serve.stop()
+        #expect(serve.process.terminationStatus == 0, "\(serve.outputText.suffix(2000))")
+        // The kills caught transactions between their legs or before their completion, and the restarts finished them.
+        #expect(recovered.reversed + recovered.completed + recovered.approvedByRegistry + recovered.openings > 0, "nothing was open at any kill")
+        #expect(recovered.unresolved == 0)
+
+        // The banks' books as their journals have them, beside the registry.
+        let network = try NetworkConfiguration.load(path: serve.configPath)
+        var holdings: [[String: Any]] = []
+        var pending: [String: Int64] = [:]
+        for bank in network.banks {
+            let processor = try BankProcessor.open(
+                bank: bank, journalPath: serve.dataDirectory + "/banks/\(bank.id).journal", logger: Logger(label: "test")
+            )
+            let books = processor.books
+            pending[bank.id] = books.pendingValue
+            holdings.append(["bank": bank.id, "wallets": books.holdingsByWallet])
+            try await processor.close()
+        }
+        #expect(pending.values.allSatisfy { $0 == 0 }, "coins left pending: \(pending)")
+        let holdingsPath = serve.directory + "/holdings.json"
+        try JSONSerialization.data(withJSONObject: holdings).write(to: URL(fileURLWithPath: holdingsPath))
+        let reconcile = try CLI.run(["reconcile", "--holdings", holdingsPath, "--database-url", serve.databaseURL])
+        #expect(reconcile.status == 0, "banks and registry disagree:\n\(reconcile.stdout.prefix(3000))\n\(reconcile.stderr.prefix(2000))")
+        #expect(reconcile.lines.count == network.banks.count)
+    }
+
+    /// What the restarts' recovery lines report.
+    struct Recovered {
+        var completed = 0
+        var approvedByRegistry = 0
+        var reversed = 0
+        var unresolved = 0
+        var openings = 0
+
+        mutating func add(_ output: String) {
+            for line in output.split(separator: "\n") where line.contains("the last run left open") {
+                self.completed += Self.value("completed", in: line)
+                self.approvedByRegistry += Self.value("approved_by_registry", in: line)
+                self.reversed += Self.value("reversed", in: line)
+                self.unresolved += Self.value("unresolved", in: line)
+                self.openings += Self.value("openings", in: line)
+            }
+        }
+
+        static func value(_ key: String, in line: Substring) -> Int {
+            guard let range = line.range(of: " " + key + "=") else { return 0 }
+            return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+    }
+
+    /// `dcswitch load` at 500 TPS against `target`, in the background.
+    static func startLoad(target: String, config: String, directory: String, round: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["load", "--target", target, "--config", config, "--rate", "500", "--duration", "30", "--quiet"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        return process
+    }
+}
