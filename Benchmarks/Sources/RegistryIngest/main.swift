@@ -8,6 +8,15 @@
 // their coin state is applied too, the rate the registry sustains (in deferred mode the applier runs beside the
 // batcher, bounded by --coin-state-max-lag, so the two differ by at most that lag). `batcher_drain` is the batcher
 // alone, from a journal filled beforehand.
+//
+// Raw COPY runs twice, before and after the batcher, since the machine's load may change in between (both reported,
+// with `load_average` at the end). Every phase reports `cpu_seconds`: PostgreSQL's (all the cluster's processes) and
+// this process's (appenders, journal, batcher). On a shared 2-core box the wall-clock rates follow whatever else
+// runs; CPU seconds per million records are the steadier comparison (raw COPY is PostgreSQL alone; the batcher adds
+// coin state on a second backend and the journal and encoding in this process).
+//
+//   ../.build-registry-bench/release/RegistryIngest --coin-state deferred   # after `swift build -c release
+//       --scratch-path ../.build-registry-bench --product RegistryIngest` in Benchmarks/
 
 import ArgumentParser
 import Foundation
