@@ -103,6 +103,66 @@ struct InlinePathTests {
         }
     }
 
+    @Test func copyCheckedMatchesCheckThenCopy() {
+        var rng = SplitMix(state: 0xC0B1)
+        for _ in 0..<6000 {
+            let size = Int.random(in: 1...40, using: &rng)
+            var source = (0..<size).map { _ in Array("0123456789abcdefABCDEF".utf8).randomElement(using: &rng)! }
+            let start = Int.random(in: 0..<size, using: &rng)
+            let count = Int.random(in: 0...(size - start), using: &rng)
+            if count > 0, Int.random(in: 0..<3, using: &rng) == 0 {
+                source[start + Int.random(in: 0..<count, using: &rng)] = Self.boundaryBytes.randomElement(using: &rng)!
+            }
+            let value = Array(source[start..<start + count])
+            // Room for the value only, or for a whole word more.
+            let room = Bool.random(using: &rng) ? count : count + 8
+            for upper in [false, true] {
+                let expected = value.allSatisfy(Self.isHexDigit)
+                var out = [UInt8](repeating: 0xEE, count: max(room, 1))
+                let passed = source.withUnsafeBytes { from in
+                    out.withUnsafeMutableBytes { to in
+                        upper
+                            ? ASCIIWords.copyChecked(from.baseAddress!, at: start, count: count, to: to.baseAddress!, room: room, ASCIIWords.UpperCasedHexDigits.self)
+                            : ASCIIWords.copyChecked(from.baseAddress!, at: start, count: count, to: to.baseAddress!, room: room, ASCIIWords.HexDigits.self)
+                    }
+                }
+                #expect(passed == expected, "\(value) room \(room)")
+                if expected {
+                    let copied = upper ? Array(String(decoding: value, as: UTF8.self).uppercased().utf8) : value
+                    #expect(Array(out.prefix(count)) == copied, "\(value) room \(room)")
+                    // Past the value, nothing beyond the room is touched.
+                    #expect(out.count <= room || out[room...].allSatisfy { $0 == 0xEE })
+                }
+            }
+        }
+    }
+
+    @Test func berTLVWellFormedMatchesValidate() {
+        var rng = SplitMix(state: 0x7E57)
+        var broken = 0
+        for _ in 0..<5000 {
+            var text = Self.tlvHex(using: &rng)
+            if !text.isEmpty, Int.random(in: 0..<4, using: &rng) == 0 {
+                text.removeLast(2 * Int.random(in: 1...max(1, text.count / 2), using: &rng))
+            }
+            if Int.random(in: 0..<6, using: &rng) == 0 { text += Array("9F".utf8) }
+            if Int.random(in: 0..<10, using: &rng) == 0 { text += Array("DF8182".utf8) }
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                // A long-form length of 0–4 bytes (1–3 are allowed), its value sometimes short.
+                let n = Int.random(in: 0...4, using: &rng)
+                let length = Int.random(in: 0...6, using: &rng)
+                var element: [UInt8] = [0x5F, 0x20, 0x80 | UInt8(n)] + [UInt8](repeating: 0, count: max(n - 1, 0))
+                if n > 0 { element.append(UInt8(length)) }
+                element += [UInt8](repeating: 0xAB, count: Int.random(in: 0...1, using: &rng) == 0 ? length : max(length - 1, 0))
+                text += Array(Hex.encode(element).utf8)
+            }
+            let valid = text.withUnsafeBytes { BERTLV.validate(CheckedHexPairs($0)) == nil }
+            if !valid { broken += 1 }
+            #expect(text.withUnsafeBytes { BERTLV.isWellFormed(hexText: $0) } == valid, "\(String(decoding: text, as: UTF8.self))")
+        }
+        #expect(broken > 500 && broken < 4500, "\(broken) broken")
+    }
+
     // MARK: Decode
 
     /// The digits of `value` in `digits` ASCII characters.
