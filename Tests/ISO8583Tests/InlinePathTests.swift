@@ -324,6 +324,28 @@ struct InlinePathTests {
         }
     }
 
+    @Test(arguments: [true, false])
+    func encodeRetriesWithTheExactBoundWhenPaddingOutgrowsTheEstimate(_ inline: Bool) throws {
+        // The first attempt reserves room from the stored bytes; short values in long fixed fields (and a
+        // long hex field set from raw bytes) need far more, so the encoder must start over with the exact bound.
+        let spec = try MessageSpec.fromJSON(
+            #"{"name":"pad","bitmap":{"encoding":"hex"},"fields":{"2":{"class":"ans","length":900},"3":{"class":"n","length":600},"4":{"class":"b","length":300,"encoding":"hex"},"70":{"class":"ans","length":3}}}"#
+        )
+        var message = ISO8583Message(mti: "0200", fields: [2: "A", 3: "7", 70: "xyz"])
+        message.setBytes(4, [0xAB])
+        var output = ByteBufferAllocator().buffer(capacity: 16)
+        try spec.encode(message, into: &output, inlineFields: inline)
+        let expected = "0200" + "F000000000000000" + "0400000000000000" + "A" + String(repeating: " ", count: 899)
+            + String(repeating: "0", count: 599) + "7" + "AB" + String(repeating: "00", count: 299) + "xyz"
+        #expect(String(decoding: output.readableBytesView, as: UTF8.self) == expected)
+        // And again for the decoded message with one field changed: wire bytes copied around the new value.
+        var decoded = try spec.decode(output)
+        decoded[3] = "8"
+        var again = ByteBufferAllocator().buffer(capacity: 16)
+        try spec.encode(decoded, into: &again, inlineFields: inline)
+        #expect(String(decoding: again.readableBytesView, as: UTF8.self) == expected.replacingOccurrences(of: "07AB", with: "08AB"))
+    }
+
     @Test func encodeInlineAndGeneralAgree() throws {
         var rng = SplitMix(state: 0xE4C0DE)
         var errors = 0

@@ -16,13 +16,25 @@ extension MessageSpec {
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
         message.entries.withUnsafeBufferPointer { entries in
-            let plan = self.plan(entries, errors: &errors)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
-                message.storage.withUnsafeReadableBytes { storage in
-                    var writer = RawWriter(out)
-                    self.encodeBody(message, entries: entries, plan: plan, inlineFields: inlineFields, storage: storage, into: &writer, errors: &errors)
-                    return writer.index
+            // First with room estimated from the stored bytes, which is plenty unless fixed fields are padded
+            // a lot; a field that would not fit stops the attempt, and the second one reserves the exact bound.
+            var exact = false
+            while true {
+                let plan = self.plan(entries, errors: &errors, exact: exact, storageBytes: message.storage.readableBytes)
+                var overflow = false
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
+                    message.storage.withUnsafeReadableBytes { storage in
+                        var writer = RawWriter(out)
+                        self.encodeBody(
+                            message, entries: entries, plan: plan, inlineFields: inlineFields, storage: storage, into: &writer,
+                            errors: &errors, estimatedBound: !exact, overflow: &overflow
+                        )
+                        return overflow ? 0 : writer.index
+                    }
                 }
+                guard overflow, !exact else { break }
+                errors.removeAll()
+                exact = true
             }
         }
         if !errors.isEmpty {
@@ -43,16 +55,21 @@ extension MessageSpec {
     }
 
     /// The bitmaps and the size bound; errors for fields the bitmaps cannot carry.
+    ///
+    /// The bound is exact (an upper bound of what every field can take) or, without `exact`, an estimate
+    /// from the size of the message's storage, for which the encoder checks each field's room as it goes.
     @inline(__always)
-    private func plan(_ entries: UnsafeBufferPointer<ISO8583Message.Entry>, errors: inout [ISO8583Error]) -> EncodePlan {
+    private func plan(
+        _ entries: UnsafeBufferPointer<ISO8583Message.Entry>, errors: inout [ISO8583Error], exact: Bool, storageBytes: Int
+    ) -> EncodePlan {
         var plan = EncodePlan()
         let layouts = UnsafePointer(self.layouts.base)
         let tertiary = self.tertiaryBitmap
-        var bound = self.header.byteCount + 4 + 48
+        var bound = self.header.byteCount &+ 4 &+ 48
+        if !exact { bound &+= 2 &* storageBytes &+ 8 &* entries.count }
         for entry in entries {
             let n = Int(entry.number)
-            let layout = layouts + min(n, 192)
-            bound &+= Int(layout.pointee.encodeBound) &+ 2 &* (Int(entry.valueBytes) &+ Int(entry.count)) &+ Int(entry.wireLength)
+            if exact { bound &+= Self.bound(of: entry, layouts: layouts) }
             // Bit n of the 192: word (n - 1) / 64, bit 63 - (n - 1) % 64 counting from the least significant.
             let bit = UInt64(1) &<< UInt64(truncatingIfNeeded: 63 &- ((n &- 1) & 63))
             if n >= 2, n <= 64 {
@@ -72,6 +89,13 @@ extension MessageSpec {
         return plan
     }
 
+    /// The most bytes the field of `entry` can take when written.
+    @inline(__always)
+    private static func bound(of entry: ISO8583Message.Entry, layouts: UnsafePointer<FieldLayout>) -> Int {
+        let layout = layouts + min(Int(entry.number), 192)
+        return Int(layout.pointee.encodeBound) &+ 2 &* (Int(entry.valueBytes) &+ Int(entry.count)) &+ Int(entry.wireLength)
+    }
+
     @inline(never)
     private func outOfRange(_ number: Int) -> ISO8583Error {
         ISO8583Error(.unknownField, field: String(number), expected: "fields 2–\(self.maximumField)", found: "field \(number)")
@@ -80,7 +104,8 @@ extension MessageSpec {
     /// Writes header, MTI, bitmaps and fields; collects the validation errors (the bytes are discarded then).
     private func encodeBody(
         _ message: ISO8583Message, entries: UnsafeBufferPointer<ISO8583Message.Entry>, plan: EncodePlan, inlineFields: Bool,
-        storage: UnsafeRawBufferPointer, into writer: inout RawWriter, errors: inout [ISO8583Error]
+        storage: UnsafeRawBufferPointer, into writer: inout RawWriter, errors: inout [ISO8583Error],
+        estimatedBound: Bool, overflow: inout Bool
     ) {
         let reuseWire = message.spec === self
         let headerSize = self.header.byteCount
@@ -110,6 +135,11 @@ extension MessageSpec {
             }
             let entry = entries[i]
             let number = Int(entry.number)
+            // With an estimated bound, room for this field (and a tertiary bitmap) or a second attempt.
+            if estimatedBound, writer.out.count &- writer.index < Self.bound(of: entry, layouts: layouts) &+ 16 {
+                overflow = true
+                return
+            }
             i &+= 1
             if !tertiaryWritten, number > 65 {
                 self.writeBitmap(plan.tertiary, into: &writer)
@@ -125,6 +155,10 @@ extension MessageSpec {
                     guard following.wireValid, Int(following.wireStart) == end, tertiaryWritten || following.number <= 65 else { break }
                     end &+= Int(following.wireLength)
                     i &+= 1
+                }
+                if estimatedBound, writer.out.count &- writer.index < end &- Int(entry.wireStart) &+ 16 {
+                    overflow = true
+                    return
                 }
                 writer.write(UnsafeRawBufferPointer(rebasing: storage[Int(entry.wireStart)..<end]))
                 continue
@@ -192,8 +226,8 @@ extension MessageSpec {
             let length = Int(layout.pointee.length)
             let fixed = layout.pointee.prefix == .fixed
             let prefixDigits = fixed ? 0 : Int(layout.pointee.prefixBytes)
-            // Room for any shape written here: a prefix and the longer of value and field.
-            guard capacity &- o >= prefixDigits &+ Swift.max(characters, length) else { return }
+            // Room for any shape written here: a prefix and the value, or the longer of value and field.
+            guard capacity &- o >= prefixDigits &+ (fixed ? Swift.max(characters, length) : characters) else { return }
             // The value is checked as it is copied to its place; prefix and padding follow once it is good.
             var prefixValue = characters
             var pad = 0
