@@ -95,7 +95,7 @@ public final class DuplicateDetector: Sendable {
         var state = State()
         var kept: [String] = []
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            for line in text.split(separator: "\n") {
+            for line in text.split(separator: "\n") where !line.utf8.contains(0) {
                 guard let (key, response, wall) = Self.parse(line, spec: spec) else { continue }
                 let age = UInt64(max(0, nowWall - wall))
                 guard age <= self.retentionNanos else { continue }

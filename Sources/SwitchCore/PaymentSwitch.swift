@@ -419,20 +419,21 @@ public final class PaymentSwitch: Sendable {
         // DE 124.05 makes the opening idempotent at the bank, like every other leg.
         let txn = self.nextTransactionID()
         leg[124] = self.buildDC([("05", txn), ("13", Flow.accountOpen.rawValue)])
+        let opening = leg
         let customerReference = request.value124Or48("02", self) ?? ""
         do throws(SwitchError) {
-            try self.transactions?.opening(txn, bank: bank.id, leg: leg, customerReference: customerReference)
+            try self.transactions?.opening(txn, bank: bank.id, leg: opening, customerReference: customerReference)
         } catch {
             promise.succeed(self.decline(request, error, flow: .accountOpen))
             return
         }
-        self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
+        self.gateway.send(opening, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
                 // The bank may have opened the wallet: ask again later (the leg is idempotent), so that a wallet the
                 // bank holds is always registered.
                 if Self.mayHaveReachedBank(error) {
-                    self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1))
+                    self.finishOpening(txn, bank: bank, leg: opening, customerReference: customerReference, on: eventLoop, after: .seconds(1))
                 } else {
                     self.ended(txn)
                 }
@@ -458,7 +459,7 @@ public final class PaymentSwitch: Sendable {
                             response[124] = self.buildDC([("01", publicKey)])
                             promise.succeed(response)
                         case .failure(let error):
-                            self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1))
+                            self.finishOpening(txn, bank: bank, leg: opening, customerReference: customerReference, on: eventLoop, after: .seconds(1))
                             promise.succeed(self.decline(request, code: .issuerUnavailable, flow: .accountOpen, reason: "registration center: \(error)"))
                         }
                     }

@@ -242,6 +242,8 @@ public final class TransactionLog: Sendable {
 
     /// Applies one line read back from the file.
     private static func replay(_ line: Substring, into entries: inout [String: Entry], order: inout [String]) {
+        // A NUL byte: the torn tail of a crash (see ``AppendOnlyFile``).
+        guard !line.utf8.contains(0) else { return }
         let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].count == 1 else { return }
         let txn = String(parts[1])

@@ -122,9 +122,9 @@ struct SwitchStateTests {
             Issue.record("an unanswered request was remembered")
             return
         }
-        // The torn line is gone after the rewrite at start.
+        // The torn line is gone after the rewrite at start. (The open log is mapped: zeros follow its lines.)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.split(separator: "\n").count == 1)
+        #expect(text.split(separator: "\n").filter { !$0.utf8.contains(0) }.count == 1)
 
         // Answers older than the retention are dropped at start.
         let shortLived = try DuplicateDetector(path: path, spec: self.spec, retention: .nanoseconds(1))
