@@ -195,6 +195,10 @@ struct FieldLayout: Sendable {
         case digits
         /// Printable ASCII, checked eight at a time.
         case printable
+        /// ASCII letters, digits and space (class `an`), checked eight at a time.
+        case alphanumeric
+        /// ASCII digits, `=` and `D` (class `z`, track data), checked eight at a time.
+        case track
         /// ASCII in one of the other content classes.
         case otherClass
         /// Hex text (a `b` field in hex encoding) with no subfields.
@@ -263,6 +267,8 @@ struct FieldLayout: Sendable {
             switch layout.contentClass {
             case .n: return .digits
             case .ans: return .printable
+            case .an: return .alphanumeric
+            case .z: return .track
             case .b: return .general
             default: return .otherClass
             }
@@ -284,6 +290,8 @@ struct FieldLayout: Sendable {
             switch layout.contentClass {
             case .n: return .digits
             case .ans: return .printable
+            case .an: return .alphanumeric
+            case .z: return .track
             default: return .otherClass
             }
         case .hex:

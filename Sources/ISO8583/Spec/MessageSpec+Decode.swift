@@ -298,6 +298,10 @@ struct MessageDecoder {
                 guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Digits.self) == nil else { return }
             case .printable:
                 guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Printable.self) == nil else { return }
+            case .alphanumeric:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.LettersDigitsSpace.self) == nil else { return }
+            case .track:
+                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.TrackCharacters.self) == nil else { return }
             case .otherClass:
                 guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: byteCount) == nil else { return }
             case .hex:

@@ -66,7 +66,24 @@ extension MessageSpec {
         let layouts = UnsafePointer(self.layouts.base)
         let tertiary = self.tertiaryBitmap
         var bound = self.header.byteCount &+ 4 &+ 48
-        if !exact { bound &+= 2 &* storageBytes &+ 8 &* entries.count }
+        if !exact {
+            bound &+= 2 &* storageBytes &+ 8 &* entries.count
+            // Entries are in ascending order: when the first and last are in 2–128 and there is no tertiary
+            // bitmap, every one is, and the bitmaps are all the plan is.
+            if !tertiary, let first = entries.first, let last = entries.last, first.number >= 2, last.number <= 128 {
+                var words: (UInt64, UInt64) = (0, 0)
+                for entry in entries {
+                    let n = Int(entry.number) &- 1
+                    let bit = UInt64(1) &<< UInt64(truncatingIfNeeded: 63 &- (n & 63))
+                    if n < 64 { words.0 |= bit } else { words.1 |= bit }
+                }
+                plan.primary = words.0
+                plan.secondary = words.1
+                if plan.secondary != 0 { plan.primary |= 1 << 63 }
+                plan.bound = bound
+                return plan
+            }
+        }
         for entry in entries {
             let n = Int(entry.number)
             if exact { bound &+= Self.bound(of: entry, layouts: layouts) }
@@ -260,6 +277,10 @@ extension MessageSpec {
                 guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.Printable.self) else { return }
             case .hex:
                 guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.UpperCasedHexDigits.self) else { return }
+            case .alphanumeric:
+                guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.LettersDigitsSpace.self) else { return }
+            case .track:
+                guard ASCIIWords.copyChecked(base, at: start, count: characters, to: to, room: room, ASCIIWords.TrackCharacters.self) else { return }
             case .otherClass:
                 guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: characters) == nil else { return }
                 to.copyMemory(from: base + start, byteCount: characters)
