@@ -99,7 +99,13 @@ struct MessageDecoder {
     /// Decodes the message; `mti` and `warnings` are set when it returns.
     mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
         var offset = 0
-        let words = try self.readPreamble(offset: &offset)
+        let words: (UInt64, UInt64)
+        if let preamble = self.readASCIIPreamble() {
+            words = preamble.words
+            offset = preamble.offset
+        } else {
+            words = try self.readPreamble(offset: &offset)
+        }
         // One entry per bit, less the bits that announce bitmaps; with a tertiary bitmap, room for all of it.
         var capacity = (words.0 & ~(1 << 63)).nonzeroBitCount + words.1.nonzeroBitCount
         if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 { capacity += 63 }
@@ -118,6 +124,42 @@ struct MessageDecoder {
             self.warnings.append(error)
         }
         return entries
+    }
+
+    /// Header, an ASCII MTI and the bitmaps in one go, when they are all there and fine; `nil` otherwise
+    /// (and for other MTI encodings), and ``readPreamble(offset:)`` reads them and reports the problem.
+    @inline(__always)
+    mutating func readASCIIPreamble() -> (offset: Int, words: (UInt64, UInt64))? {
+        guard self.spec.mtiEncoding == .ascii, let base = self.bytes.baseAddress else { return nil }
+        let count = self.bytes.count
+        let start = self.spec.header.byteCount
+        let hex = self.spec.bitmapEncoding == .hex
+        let wordSize = hex ? 16 : 8
+        guard count >= start &+ 4 &+ wordSize else { return nil }
+        let mti = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+        guard ASCIIWords.digits(mti) & 0x8080_8080 == 0x8080_8080 else { return nil }
+        let d = mti &- 0x3030_3030
+        var offset = start &+ 4
+        var words: (UInt64, UInt64) = (0, 0)
+        if hex {
+            guard let primary = ASCIIWords.parseHex16(base + offset) else { return nil }
+            words.0 = primary
+        } else {
+            words.0 = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+        offset &+= wordSize
+        if words.0 & (1 << 63) != 0 {
+            guard count >= offset &+ wordSize else { return nil }
+            if hex {
+                guard let secondary = ASCIIWords.parseHex16(base + offset) else { return nil }
+                words.1 = secondary
+            } else {
+                words.1 = UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            }
+            offset &+= wordSize
+        }
+        self.mti = MTI(value: UInt16(truncatingIfNeeded: (d & 0xFF) &* 1000 &+ (d &>> 8 & 0xFF) &* 100 &+ (d &>> 16 & 0xFF) &* 10 &+ (d &>> 24)))
+        return (offset, words)
     }
 
     /// Header, MTI and the primary and secondary bitmaps.
