@@ -4,6 +4,10 @@
 #
 #   Benchmarks/Scripts/switch-e2e.sh [RATE] [DURATION] [CONNECTIONS]
 #
+# Environment: PERF=1 records a perf profile of the switch process; SERVE_ARGS adds flags to `dcswitch serve`;
+# DCSWITCH_BIN runs that binary instead of building this tree. Besides the table it prints the CPU seconds the switch
+# process and the generator spent, per transaction: less sensitive to other work on the machine than latency.
+#
 # Prints the generator's table (throughput, p50/p90/p99 per flow, corrected for coordinated omission) and writes
 # the JSON report to reports/switch-e2e-<RATE>.json. With RATE=sweep it runs the generator's sweep instead
 # (1000 to 10000 TPS in steps of 1000, p99 objective 10 ms) and reports the highest rate that meets it.
@@ -14,8 +18,13 @@ rate="${1:-3000}"
 duration="${2:-20}"
 connections="${3:-4}"
 
-if ! build_log="$(swift build -c release --product dcswitch 2>&1)"; then echo "$build_log" >&2; exit 1; fi
-bin="$PWD/.build/release/dcswitch"
+# DCSWITCH_BIN=path runs another build (to compare two versions); by default the release build of this tree.
+if [ -n "${DCSWITCH_BIN:-}" ]; then
+  bin="$DCSWITCH_BIN"
+else
+  if ! build_log="$(swift build -c release --product dcswitch 2>&1)"; then echo "$build_log" >&2; exit 1; fi
+  bin="$PWD/.build/release/dcswitch"
+fi
 mkdir -p reports
 out="$PWD/reports"
 
