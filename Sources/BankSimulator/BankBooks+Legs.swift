@@ -149,10 +149,27 @@ extension BankBooks {
             source = .wallet
             payingWallet = payer
         }
-        guard let picked = self.wallets[payingWallet]?.holdings.select(covering: amount) else {
+        guard let holdings = self.wallets[payingWallet]?.holdings, let oldestFirst = holdings.select(covering: amount) else {
             // A treasury that cannot pay a transfer-in is the bank's failure, not the customer's.
             throw Decline(source == .wallet ? .insufficientFunds : .systemMalfunction)
         }
+        var (spent, created) = Self.spend(oldestFirst, amount: amount, transactionID: txn)
+        // Coins are spent oldest first, unless that lists more than DE 124.03 holds: then the largest first.
+        if Self.listLength(spent) > 999, let fewest = holdings.selectFewest(covering: amount), fewest.count < oldestFirst.count {
+            (spent, created) = Self.spend(fewest, amount: amount, transactionID: txn)
+        }
+        for item in created where self.coinOwners[item.id] != nil {
+            throw Decline(.systemMalfunction)
+        }
+        guard Self.listLength(spent) <= 999 else { throw Decline(.exceedsLimit) }
+        return DebitRecord(
+            transactionID: txn, date: date, amount: amount, source: source, payingWallet: payingWallet, spent: spent, created: created
+        )
+    }
+
+    /// What spending `picked` for `amount` does: every coin moves whole to the payee, except that a last coin worth
+    /// more than what is left to pay is retired, and a coin for the payee and one of change are created from it.
+    private static func spend(_ picked: [(id: String, value: Int64)], amount: Int64, transactionID txn: String) -> (spent: [CoinItem], created: [CoinItem]) {
         var spent: [CoinItem] = []
         var created: [CoinItem] = []
         spent.reserveCapacity(picked.count)
@@ -168,13 +185,7 @@ extension BankBooks {
             }
             sum += coin.value
         }
-        for item in created where self.coinOwners[item.id] != nil {
-            throw Decline(.systemMalfunction)
-        }
-        guard Self.listLength(spent) <= 999 else { throw Decline(.exceedsLimit) }
-        return DebitRecord(
-            transactionID: txn, date: date, amount: amount, source: source, payingWallet: payingWallet, spent: spent, created: created
-        )
+        return (spent, created)
     }
 
     private func decideCredit(_ request: ISO8583Message, dcData: TaggedElements, transactionID txn: String, date: SettlementDate) throws(Decline) -> CreditRecord {

@@ -100,6 +100,29 @@ struct CoinHoldings: Hashable, Sendable {
         return sum >= amount ? picked : nil
     }
 
+    /// Spendable coins worth at least `amount`, as few as possible: the largest first (ties in arrival order). For
+    /// when the oldest-first pick of ``select(covering:)`` lists too many coins for one message.
+    func selectFewest(covering amount: Int64) -> [(id: String, value: Int64)]? {
+        guard amount > 0, self.spendable >= amount else { return nil }
+        var candidates: [(id: String, value: Int64, rank: Int)] = []
+        var i = self.head
+        while i < self.order.count {
+            let entry = self.order[i]
+            if let coin = self.live[entry.id], coin.serial == entry.serial, !coin.pending {
+                candidates.append((entry.id, coin.value, i))
+            }
+            i += 1
+        }
+        candidates.sort { $0.value != $1.value ? $0.value > $1.value : $0.rank < $1.rank }
+        var picked: [(id: String, value: Int64)] = []
+        var sum: Int64 = 0
+        for candidate in candidates where sum < amount {
+            picked.append((candidate.id, candidate.value))
+            sum += candidate.value
+        }
+        return sum >= amount ? picked : nil
+    }
+
     private mutating func skipDeadHead() {
         while self.head < self.order.count {
             let entry = self.order[self.head]

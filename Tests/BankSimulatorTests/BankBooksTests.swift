@@ -207,6 +207,32 @@ struct BankBooksTests {
         #expect(books.verify() == [])
     }
 
+    @Test func whenTheOldestCoinsWouldNotFitTheLargestArePaidInstead() throws {
+        // 60 coins of 1 (oldest), then one of 500 received and completed: paying 60 oldest first lists 60 coins, too
+        // many for DE 124.03; the 500 coin alone covers it.
+        let config = BankConfiguration(
+            id: "TINY", institution: "10000000005", port: 0, bins: ["400000"],
+            customers: .init(count: 1, accountBalance: 0, walletCoins: 60, coinValue: 1), merchants: .init(count: 1),
+            treasury: .init(coins: 0, coinValue: 0)
+        )
+        let seed = SeedData(bank: config)
+        let payer = seed.customers[0].wallet.address
+        var books = BankBooks(seed: seed)
+        #expect(books.handle(BankFixtures.credit(txn: "R1", amount: 500, coins: "BIG500:500", wallet: payer)).answer.responseCode == .approved)
+        #expect(books.handle(BankFixtures.completion(["R1"])).answer.responseCode == .approved)
+        let outcome = books.handle(BankFixtures.walletDebit(txn: "M1", amount: 60, payer: payer, payee: seed.merchants[0].wallet.address))
+        guard case .debited(let record) = outcome.answer else { Issue.record("expected a debit, got \(outcome.answer)"); return }
+        #expect(record.spent.map(\.id) == ["BIG500"])
+        #expect(record.spent.map(\.role) == [.retired])
+        #expect(record.created.map(\.value) == [60, 440])
+        // A payment the oldest coins cover in a list that fits still spends them oldest first.
+        let small = books.handle(BankFixtures.walletDebit(txn: "M2", amount: 5, payer: payer, payee: seed.merchants[0].wallet.address))
+        guard case .debited(let smallRecord) = small.answer else { Issue.record("expected a debit, got \(small.answer)"); return }
+        #expect(smallRecord.spent.count == 5)
+        #expect(smallRecord.spent.allSatisfy { $0.value == 1 })
+        #expect(books.verify() == [])
+    }
+
     // MARK: Idempotency
 
     @Test func repeatedDebitGetsTheOriginalAnswerWithoutASecondExecution() {
