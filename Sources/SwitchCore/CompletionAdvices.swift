@@ -63,6 +63,8 @@ public final class CompletionAdvices: Sendable {
     private let institution: String
     /// STANs of the advices (their own sequence: a 0620 never matches a 0200 answer, whatever the STAN).
     private let stan = Atomic<UInt32>(0)
+    /// Set by ``close()``: nothing more is scheduled.
+    private let closed = Atomic<Bool>(false)
     private let state = NIOLockedValueBox(State())
     private let logger: Logger
     private let dcFormat: SubfieldSpec
@@ -88,6 +90,11 @@ public final class CompletionAdvices: Sendable {
     /// Queues the completion of transaction `txn` (its debit leg's DE 124.05) for each bank in `banks`.
     func complete(_ txn: String, banks: some Sequence<String>) {
         for bank in banks { self.enqueue([txn], bank: bank, after: self.configuration.interval) }
+    }
+
+    /// Schedules nothing more (the event loops are about to go away); what is unacknowledged stays so.
+    func close() {
+        self.closed.store(true, ordering: .relaxed)
     }
 
     /// Whether every queued completion has been acknowledged.
@@ -120,7 +127,7 @@ public final class CompletionAdvices: Sendable {
             state.banks[bank]!.scheduled = true
             return true
         }
-        guard schedule else { return }
+        guard schedule, !self.closed.load(ordering: .relaxed) else { return }
         self.gateway.eventLoop(for: bank).scheduleTask(in: delay) { self.flush(bank: bank) }
     }
 

@@ -63,6 +63,10 @@ public final class PaymentSwitch: Sendable {
     let counters = Mutex((transaction: UInt64(0), stan: UInt32(0)))
     let stats = Mutex(Statistics())
     let metrics = SwitchMetrics()
+    /// Set by ``close()``: no more background retries (what they would finish stays open in the transaction log).
+    let closing = Atomic<Bool>(false)
+    /// Account openings being finished in the background (see ``finishOpening``).
+    let openingsInProgress = Mutex(Set<String>())
 
     public init(
         configuration: Configuration,
@@ -114,6 +118,29 @@ public final class PaymentSwitch: Sendable {
     }
 
     public var statistics: Statistics { self.stats.withLock { $0 } }
+
+    /// Completes once no account opening is being finished in the background, or after `deadline` (with `false`).
+    public func drainOpenings(deadline: NIODeadline, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
+        let promise = eventLoop.makePromise(of: Bool.self)
+        @Sendable func check() {
+            if self.openingsInProgress.withLock({ $0.isEmpty }) {
+                promise.succeed(true)
+            } else if NIODeadline.now() >= deadline {
+                promise.succeed(false)
+            } else {
+                eventLoop.scheduleTask(in: .milliseconds(10)) { check() }
+            }
+        }
+        check()
+        return promise.futureResult
+    }
+
+    /// Stops background work (account openings being finished, completion advices being repeated) before the event
+    /// loops go away. What is unfinished stays open in the transaction log, and the next start finishes it.
+    public func close() {
+        self.closing.store(true, ordering: .relaxed)
+        self.completions.close()
+    }
 
     // MARK: Entry point
 
@@ -481,17 +508,26 @@ public final class PaymentSwitch: Sendable {
 
     /// Sends an account opening leg again (the bank answers a repeat with the wallet it opened the first time) until
     /// the bank answers, then registers the wallet: a wallet the bank opened is never left unregistered. Tries for
-    /// about a minute; what is still open then is finished at the next start.
+    /// a few minutes, backing off; what is still open then is finished at the next start.
     private func finishOpening(
         _ txn: String, bank: BankInfo, leg: ISO8583Message, customerReference: String, on eventLoop: any EventLoop,
-        after delay: TimeAmount, attempts: Int = 60
+        after delay: TimeAmount, attempts: Int = 12
     ) {
-        guard attempts > 0 else {
+        guard !self.closing.load(ordering: .relaxed), attempts > 0 else {
+            self.openingsInProgress.withLock { _ = $0.remove(txn) }
             self.logger.error("account opening still unfinished; the next start finishes it", metadata: ["dc.txn": .string(txn), "bank.id": .string(bank.id)])
             return
         }
+        self.openingsInProgress.withLock { _ = $0.insert(txn) }
+        let finished = { @Sendable in
+            self.ended(txn)
+            self.openingsInProgress.withLock { _ = $0.remove(txn) }
+        }
+        // Backing off (1, 2, 4 … 30 s): under overload many openings time out at once, and repeating them all every
+        // second would add to the load that made them time out.
+        let next = min(delay == .zero ? .seconds(1) : delay * 2, .seconds(5))
         let retry = { @Sendable in
-            self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: .seconds(1), attempts: attempts - 1)
+            self.finishOpening(txn, bank: bank, leg: leg, customerReference: customerReference, on: eventLoop, after: next, attempts: attempts - 1)
         }
         eventLoop.scheduleTask(in: delay) {
             self.gateway.send(leg, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
@@ -499,12 +535,12 @@ public final class PaymentSwitch: Sendable {
                 guard answer.responseCode == "00", let address = answer.payerWallet ?? answer.payeeWallet,
                       let publicKey = answer.value124("01", self) else {
                     // The bank did not open it (or cannot say what it opened): nothing to register.
-                    self.ended(txn)
+                    finished()
                     return
                 }
                 self.register(wallet: address, publicKey: publicKey, bank: bank, customerReference: customerReference, on: eventLoop)
                     .whenComplete { outcome in
-                        if case .success = outcome { self.ended(txn) } else { retry() }
+                        if case .success = outcome { finished() } else { retry() }
                     }
             }
         }

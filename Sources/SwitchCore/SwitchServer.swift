@@ -99,13 +99,16 @@ public final class SwitchServer: Sendable {
         try await self.bankLinks.waitForSignOn(on: self.eventLoop).get()
     }
 
-    /// Stops taking requests, waits up to `drainTimeout` for pending reversals and completion advices, signs off the
+    /// Stops taking requests, waits up to `drainTimeout` for pending reversals, completion advices and account openings
+    /// being finished, signs off the
     /// banks.
     public func shutdown(drainTimeout: TimeAmount = .seconds(5)) async throws {
         try? await self.server.close().get()
         let deadline = NIODeadline.now() + drainTimeout
         _ = try? await self.paymentSwitch.reversals.drain(on: self.eventLoop, timeout: drainTimeout).get()
         _ = try? await self.paymentSwitch.completions.drain(deadline: deadline, on: self.eventLoop).get()
+        _ = try? await self.paymentSwitch.drainOpenings(deadline: deadline, on: self.eventLoop).get()
+        self.paymentSwitch.close()
         self.paymentSwitch.reversals.stop()
         try await self.bankLinks.shutdown(on: self.eventLoop).get()
     }
