@@ -140,6 +140,10 @@ public final class PaymentSwitch: Sendable {
     public func close() {
         self.closing.store(true, ordering: .relaxed)
         self.completions.close()
+        let unfinished = self.openingsInProgress.withLock { $0.count }
+        if unfinished > 0 {
+            self.logger.warning("account openings left unfinished; the next start finishes them", metadata: ["dc.openings": .stringConvertible(unfinished)])
+        }
     }
 
     // MARK: Entry point
@@ -513,7 +517,8 @@ public final class PaymentSwitch: Sendable {
         _ txn: String, bank: BankInfo, leg: ISO8583Message, customerReference: String, on eventLoop: any EventLoop,
         after delay: TimeAmount, attempts: Int = 12
     ) {
-        guard !self.closing.load(ordering: .relaxed), attempts > 0 else {
+        guard !self.closing.load(ordering: .relaxed) else { return }  // close() said how many are left
+        guard attempts > 0 else {
             self.openingsInProgress.withLock { _ = $0.remove(txn) }
             self.logger.error("account opening still unfinished; the next start finishes it", metadata: ["dc.txn": .string(txn), "bank.id": .string(bank.id)])
             return
