@@ -76,6 +76,7 @@ let package = Package(
             name: "RegistrationCenter",
             dependencies: [
                 "DigitalCurrency",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Crypto
 import DigitalCurrency
 import Logging
 import NIOCore
@@ -190,8 +191,20 @@ struct RegistryWriter: Sendable {
     /// SHA-256 of a batch's rows as sent (hex).
     static func digest(_ rows: ByteBuffer) -> String {
         var digest = SHA256()
-        rows.withUnsafeReadableBytes { digest.update($0) }
-        return SHA256.hex(digest.finalize())
+        rows.withUnsafeReadableBytes { digest.update(bufferPointer: $0) }
+        return Self.hex(digest.finalize())
+    }
+
+    /// Lowercase hex of a digest.
+    static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(SHA256.Digest.byteCount * 2)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: - owner_changes
@@ -243,12 +256,12 @@ struct RegistryWriter: Sendable {
                 records.withUnsafeBufferPointer { rows in
                     for index in start..<end { text.ownerChange(rows[index], batchID: batchID) }
                 }
-                text.buffer.withUnsafeReadableBytes { digest.update($0) }
+                text.buffer.withUnsafeReadableBytes { digest.update(bufferPointer: $0) }
                 try await writer.write(text.buffer)
                 start = end
             }
         }
-        return SHA256.hex(digest.finalize())
+        return Self.hex(digest.finalize())
     }
 
     private func copy(
