@@ -16,7 +16,7 @@ import Glibc
 @Suite(.serialized)
 struct SwitchCrashTests {
     @Test func sigkillMidTransactionThenRestartLeavesBanksAndRegistryInAgreement() async throws {
-        // Banks that think for 20 ms keep some 20 transactions between their legs at any instant of a 500 TPS load.
+        // Banks that think for 20 ms keep some 10 transactions between their legs at any instant of a 300 TPS load.
         var serve = try await ServeProcess.start(customers: 60, merchants: 6, treasuryCoins: 300, thinkTimeMicroseconds: 20_000)
         var recovered = Recovered()
         for round in 1...3 {
@@ -81,11 +81,12 @@ struct SwitchCrashTests {
         }
     }
 
-    /// `dcswitch load` at 500 TPS against `target`, in the background.
+    /// `dcswitch load` at 300 TPS against `target`, in the background (light enough to leave the machine to the
+    /// other suites running in parallel).
     static func startLoad(target: String, config: String, directory: String, round: Int) throws -> Process {
         let process = Process()
         process.executableURL = CLI.binary
-        process.arguments = ["load", "--target", target, "--config", config, "--rate", "500", "--duration", "30", "--quiet"]
+        process.arguments = ["load", "--target", target, "--config", config, "--rate", "300", "--duration", "30", "--quiet"]
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")

@@ -8,8 +8,14 @@ import Testing
 
 /// Client link against server over real loopback TCP.
 @Suite("Link end to end over loopback TCP")
-struct ISO8583LinkTests {
-    let group = MultiThreadedEventLoopGroup.singleton
+final class ISO8583LinkTests {
+    /// Each test's own loops: the shared singleton group also serves the other suites running in parallel (and
+    /// PostgreSQL clients), and a loop busy there delayed what these tests wait for past their deadlines.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    deinit {
+        try? self.group.syncShutdownGracefully()
+    }
 
     typealias Handler = ISO8583Server<FakeCodec>.Handler
 
@@ -23,7 +29,7 @@ struct ISO8583LinkTests {
         framing: ISO8583Framing = .default,
         hostLink: HostLinkStateMachine.Configuration = .init(),
         logs: InMemoryLogs = InMemoryLogs(),
-        handler: @escaping Handler = Self.echoHandler
+        handler: @escaping Handler = ISO8583LinkTests.echoHandler
     ) async throws -> ISO8583Server<FakeCodec> {
         try await ISO8583Server.start(
             configuration: .init(port: port, framing: framing, hostLink: hostLink),
