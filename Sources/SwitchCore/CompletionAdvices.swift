@@ -102,18 +102,7 @@ public final class CompletionAdvices: Sendable {
 
     /// Completes once every completion queued so far is acknowledged, or after `deadline` (with `false`).
     public func drain(deadline: NIODeadline, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        let promise = eventLoop.makePromise(of: Bool.self)
-        @Sendable func check() {
-            if self.isIdle {
-                promise.succeed(true)
-            } else if NIODeadline.now() >= deadline {
-                promise.succeed(false)
-            } else {
-                eventLoop.scheduleTask(in: .milliseconds(5)) { check() }
-            }
-        }
-        check()
-        return promise.futureResult
+        eventLoop.poll(every: .milliseconds(5), until: deadline) { self.isIdle }
     }
 
     private func enqueue(_ ids: [String], bank: String, after delay: TimeAmount, isRetry: Bool = false) {

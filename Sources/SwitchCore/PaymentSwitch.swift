@@ -121,18 +121,7 @@ public final class PaymentSwitch: Sendable {
 
     /// Completes once no account opening is being finished in the background, or after `deadline` (with `false`).
     public func drainOpenings(deadline: NIODeadline, on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        let promise = eventLoop.makePromise(of: Bool.self)
-        @Sendable func check() {
-            if self.openingsInProgress.withLock({ $0.isEmpty }) {
-                promise.succeed(true)
-            } else if NIODeadline.now() >= deadline {
-                promise.succeed(false)
-            } else {
-                eventLoop.scheduleTask(in: .milliseconds(10)) { check() }
-            }
-        }
-        check()
-        return promise.futureResult
+        eventLoop.poll(every: .milliseconds(10), until: deadline) { self.openingsInProgress.withLock { $0.isEmpty } }
     }
 
     /// Stops background work (account openings being finished, completion advices being repeated) before the event

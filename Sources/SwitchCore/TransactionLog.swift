@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// | line | when |
 /// |---|---|
-/// | `O TXN BANK REF HEX` | before an account opening leg (`HEX`; `REF` the customer reference, hex of its UTF-8, or `-`) goes to the bank |
+/// | `O TXN BANK HEX REF` | before an account opening leg (`HEX`) goes to the bank; `REF` is the customer reference (ans, may be empty) |
 /// | `D TXN BANK HEX` | before the debit leg (`HEX`) goes to the payer's bank |
 /// | `C TXN BANK HEX` | before the credit leg goes to the payee's bank |
 /// | `A TXN BANK[,BANK]` | the owner-change records are durable: approved; completion advices go to these banks |
@@ -100,11 +100,8 @@ public final class TransactionLog: Sendable {
     /// Before the account opening leg of `txn` goes to `bank`; `customerReference` is what the registration center
     /// gets with the wallet.
     public func opening(_ txn: String, bank: String, leg: ISO8583Message, customerReference: String) throws(SwitchError) {
-        let legLine = try self.legLine("O", txn, bank, leg)
-        let reference = customerReference.isEmpty ? "-" : Self.hex(customerReference)
-        // `O TXN BANK REF HEX`: the reference goes before the leg.
-        let prefix = "O \(txn) \(bank) "
-        let line = prefix + reference + " " + legLine.dropFirst(prefix.utf8.count)
+        // The reference goes last: it may hold spaces (ans never holds a line break).
+        let line = try self.legLine("O", txn, bank, leg).dropLast() + " " + customerReference + "\n"
         self.state.withLock { $0.open[txn] = Entry(openingLine: line) }
         try self.append(line)
     }
@@ -161,43 +158,11 @@ public final class TransactionLog: Sendable {
     }
 
     private static func opening(of line: String, spec: MessageSpec) -> (bank: String, leg: ISO8583Message, customerReference: String)? {
-        let parts = line.utf8.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5 else { return nil }
-        var hex = Substring(parts[4])
-        if hex.last == "\n" { hex = hex.dropLast() }
-        let referenceHex = Substring(parts[3])
-        guard let message = try? spec.decode(hex: hex) else { return nil }
-        let reference = referenceHex == "-" ? "" : Self.unhex(referenceHex)
-        guard let reference else { return nil }
-        return (String(Substring(parts[2])), message, reference)
-    }
-
-    private static func hex(_ text: String) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func unhex(_ text: Substring) -> String? {
-        let bytes = Array(text.utf8)
-        guard bytes.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            guard let high = Self.nibble(bytes[index]), let low = Self.nibble(bytes[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
+        var line = Substring(line)
+        if line.last == "\n" { line = line.dropLast() }
+        let parts = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, let message = try? spec.decode(hex: parts[3]) else { return nil }
+        return (String(parts[2]), message, String(parts[4]))
     }
 
     private static func leg(of line: String, spec: MessageSpec) -> (bank: String, leg: ISO8583Message)? {
