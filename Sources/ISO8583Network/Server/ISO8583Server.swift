@@ -3,6 +3,14 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The host side of ISO 8583 links: accepts TCP connections, frames them, answers network
 /// management (0800 sign-on, echo test, sign-off → 0810 with DE 39 = 00) itself, and hands every
 /// other request to the application's ``Handler``.
@@ -29,6 +37,10 @@ public final class ISO8583Server<Codec: LinkMessageCodec>: Sendable {
         public var framing: ISO8583Framing
         /// Sign-on policy and idle timeout of accepted connections.
         public var hostLink: HostLinkStateMachine.Configuration
+        /// Binds with `SO_REUSEPORT`, so that other sockets of this user that ask for the same may hold the port
+        /// too: a port reserved by a bound, non-listening socket stays this server's across a restart. Off by
+        /// default, so that a second server started by mistake on a busy port fails instead of sharing its traffic.
+        public var sharesPort: Bool
 
         /// Creates a configuration.
         public init(
@@ -36,13 +48,15 @@ public final class ISO8583Server<Codec: LinkMessageCodec>: Sendable {
             port: Int = 0,
             name: String = "server",
             framing: ISO8583Framing = .default,
-            hostLink: HostLinkStateMachine.Configuration = .init()
+            hostLink: HostLinkStateMachine.Configuration = .init(),
+            sharesPort: Bool = false
         ) {
             self.host = host
             self.port = port
             self.name = name
             self.framing = framing
             self.hostLink = hostLink
+            self.sharesPort = sharesPort
         }
     }
 
@@ -93,6 +107,7 @@ public final class ISO8583Server<Codec: LinkMessageCodec>: Sendable {
         return ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.socketOption(.init(rawValue: SO_REUSEPORT)), value: configuration.sharesPort ? 1 : 0)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in

@@ -28,11 +28,12 @@ final class ISO8583LinkTests {
         codec: FakeCodec = FakeCodec(),
         framing: ISO8583Framing = .default,
         hostLink: HostLinkStateMachine.Configuration = .init(),
+        sharesPort: Bool = false,
         logs: InMemoryLogs = InMemoryLogs(),
         handler: @escaping Handler = ISO8583LinkTests.echoHandler
     ) async throws -> ISO8583Server<FakeCodec> {
         try await ISO8583Server.start(
-            configuration: .init(port: port, framing: framing, hostLink: hostLink),
+            configuration: .init(port: port, framing: framing, hostLink: hostLink, sharesPort: sharesPort),
             codec: codec,
             eventLoopGroup: self.group,
             logger: logs.logger("server"),
@@ -265,20 +266,18 @@ final class ISO8583LinkTests {
     @Test("server restart: in-flight requests fail, the client backs off, reconnects and signs on again")
     func serverRestart() async throws {
         let held = NIOLockedValueBox<[EventLoopPromise<FakeMessage?>]>([])
-        // The server comes back on the same port. A port from the ephemeral range (what port 0 hands out) could be
-        // given to another test's server, or be the source port of another test's connection, while this one is
-        // down: use a port below that range.
         let holdingHandler: Handler = { _, context in
             let promise = context.eventLoop.makePromise(of: FakeMessage?.self)
             held.withLockedValue { $0.append(promise) }
             return promise.futureResult
         }
-        var bound: ISO8583Server<FakeCodec>?
-        for _ in 0..<100 where bound == nil {
-            bound = try? await self.startServer(port: Int.random(in: 20_000..<32_000), handler: holdingHandler)
-        }
-        let first = try #require(bound)
-        let port = first.port!
+        // The server comes back on the same port. While it is down, nothing else may take that port: not another
+        // test's server, and not a connection's source port (the link would connect to itself). A bound socket
+        // that never listens holds the port for the whole test; connecting to it is refused.
+        let reservation = try PortReservation()
+        defer { reservation.release() }
+        let port = reservation.port
+        let first = try await self.startServer(port: port, sharesPort: true, handler: holdingHandler)
         let link = self.makeLink(port: port)
         link.start()
         try await link.waitForSignOn().get()
@@ -295,7 +294,7 @@ final class ISO8583LinkTests {
         #expect(link.state != .signedOn)
         await #expect(throws: ISO8583NetworkError.self) { try await link.send(self.request(2)).get() }
 
-        let second = try await self.startServer(port: port)
+        let second = try await self.startServer(port: port, sharesPort: true)
         try await link.waitForSignOn().get()
         #expect(link.statistics.signOns == 2)
         #expect(try await link.send(self.request(3)).get() == self.request(3).response())
