@@ -54,6 +54,7 @@ public final class TestNetwork: Sendable {
         coinValue: Int64 = 5_000,
         treasuryCoins: Int = 40,
         bankTimeout: TimeAmount = .seconds(2),
+        maxInFlight: Int = NetworkConfiguration.SwitchNode.defaultMaxInFlight,
         faults: [String: FaultInjection] = [:],
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> TestNetwork {
@@ -91,7 +92,10 @@ public final class TestNetwork: Sendable {
             bankConfigs[i].port = bank.port
         }
         let network = NetworkConfiguration(
-            switchNode: .init(port: 0, bankTimeoutMilliseconds: Int(bankTimeout.nanoseconds / 1_000_000), dataDirectory: directory + "/switch"),
+            switchNode: .init(
+                port: 0, bankTimeoutMilliseconds: Int(bankTimeout.nanoseconds / 1_000_000), dataDirectory: directory + "/switch",
+                maxInFlight: maxInFlight
+            ),
             banks: bankConfigs
         )
         let database = try await TestPostgres.shared.makeDatabase(prefix: "network")

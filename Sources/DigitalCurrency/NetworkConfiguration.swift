@@ -35,14 +35,24 @@ public struct NetworkConfiguration: Codable, Hashable, Sendable {
         public var bankTimeoutMilliseconds: Int
         /// Directory for the switch's store-and-forward queue and duplicate table.
         public var dataDirectory: String?
+        /// Transactions the switch carries at once; requests beyond are declined 91 at once (load shedding).
+        public var maxInFlight: Int
 
-        public init(host: String = "127.0.0.1", port: Int, institution: String = "00000000099", metricsPort: Int? = nil, bankTimeoutMilliseconds: Int = 2000, dataDirectory: String? = nil) {
+        /// The default of ``maxInFlight``: at the few thousand transactions per second one switch process carries,
+        /// a full house drains in well under a second, far inside the banks' timeout.
+        public static let defaultMaxInFlight = 1_000
+
+        public init(
+            host: String = "127.0.0.1", port: Int, institution: String = "00000000099", metricsPort: Int? = nil,
+            bankTimeoutMilliseconds: Int = 2000, dataDirectory: String? = nil, maxInFlight: Int = Self.defaultMaxInFlight
+        ) {
             self.host = host
             self.port = port
             self.institution = institution
             self.metricsPort = metricsPort
             self.bankTimeoutMilliseconds = bankTimeoutMilliseconds
             self.dataDirectory = dataDirectory
+            self.maxInFlight = maxInFlight
         }
 
         public init(from decoder: any Decoder) throws {
@@ -53,6 +63,7 @@ public struct NetworkConfiguration: Codable, Hashable, Sendable {
             self.metricsPort = try c.decodeIfPresent(Int.self, forKey: .metricsPort)
             self.bankTimeoutMilliseconds = try c.decodeIfPresent(Int.self, forKey: .bankTimeoutMilliseconds) ?? 2000
             self.dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory)
+            self.maxInFlight = try c.decodeIfPresent(Int.self, forKey: .maxInFlight) ?? Self.defaultMaxInFlight
         }
     }
 
@@ -76,6 +87,9 @@ public struct NetworkConfiguration: Codable, Hashable, Sendable {
     }
 
     func validate(path: String) throws {
+        guard self.switchNode.maxInFlight >= 1 else {
+            throw ConfigurationError(path: path, reason: "switch.maxInFlight must be at least 1")
+        }
         var seen: Set<String> = []
         for bank in self.banks {
             guard seen.insert(bank.id).inserted else { throw ConfigurationError(path: path, reason: "bank id \(bank.id) appears twice") }

@@ -17,11 +17,19 @@ public final class PaymentSwitch: Sendable {
         public var bankTimeout: TimeAmount
         /// How completion advices (0620) are batched and repeated.
         public var completion: CompletionAdvices.Configuration
+        /// Transactions the switch carries at once. A request beyond that is declined at once with 91 (switch
+        /// inoperative) instead of joining a queue that would make every transaction late: past its capacity the
+        /// switch sheds the excess and keeps serving the rest at full speed, rather than timing everything out.
+        public var maxInFlight: Int
 
-        public init(institution: String, bankTimeout: TimeAmount, completion: CompletionAdvices.Configuration = .init()) {
+        public init(
+            institution: String, bankTimeout: TimeAmount, completion: CompletionAdvices.Configuration = .init(),
+            maxInFlight: Int = NetworkConfiguration.SwitchNode.defaultMaxInFlight
+        ) {
             self.institution = institution
             self.bankTimeout = bankTimeout
             self.completion = completion
+            self.maxInFlight = maxInFlight
         }
     }
 
@@ -31,6 +39,8 @@ public final class PaymentSwitch: Sendable {
         public var approved = 0
         public var declined = 0
         public var duplicates = 0
+        /// Requests declined 91 because ``Configuration/maxInFlight`` transactions were in flight.
+        public var shed = 0
         public var reversalsQueued = 0
         public var records = 0
         public var byFlow: [String: Int] = [:]
@@ -62,6 +72,8 @@ public final class PaymentSwitch: Sendable {
     let transactionPrefix: String
     let counters = Mutex((transaction: UInt64(0), stan: UInt32(0)))
     let stats = Mutex(Statistics())
+    /// Transactions admitted and not yet answered.
+    let inFlight = Atomic<Int>(0)
     let metrics = SwitchMetrics()
     /// Set by ``close()``: no more background retries (what they would finish stays open in the transaction log).
     let closing = Atomic<Bool>(false)
@@ -159,6 +171,13 @@ public final class PaymentSwitch: Sendable {
         }
         let started = NIODeadline.now()
         let flow = try? PaymentRequest.flow(of: request)
+        guard self.admit() else {
+            let response = self.decline(request, code: .issuerUnavailable, flow: flow, reason: "too many transactions in flight")
+            self.duplicates.complete(key, with: response)
+            self.count(flow: flow, code: ResponseCode.issuerUnavailable.rawValue, shed: true)
+            self.metrics.shed.increment()
+            return eventLoop.makeSucceededFuture(response)
+        }
         self.metrics.inFlight.increment()
         let promise = eventLoop.makePromise(of: ISO8583Message.self)
         self.process(request, on: eventLoop, promise: promise)
@@ -166,6 +185,7 @@ public final class PaymentSwitch: Sendable {
             self.duplicates.complete(key, with: response)
             let code = response.responseCode ?? ""
             self.count(flow: flow, code: code)
+            self.inFlight.subtract(1, ordering: .relaxed)
             self.metrics.inFlight.decrement()
             self.metrics.answered(flow: flow?.rawValue ?? "unknown", code: code, nanoseconds: (NIODeadline.now() - started).nanoseconds)
             return response
@@ -677,9 +697,18 @@ public final class PaymentSwitch: Sendable {
         return request.makeResponse(responseCode: code.rawValue)
     }
 
-    private func count(flow: Flow?, code: String) {
+    /// Takes a place for one more transaction, unless ``Configuration/maxInFlight`` are taken.
+    private func admit() -> Bool {
+        let admitted = self.inFlight.add(1, ordering: .relaxed).newValue
+        guard admitted > self.configuration.maxInFlight else { return true }
+        self.inFlight.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    private func count(flow: Flow?, code: String, shed: Bool = false) {
         self.stats.withLock { stats in
             stats.requests += 1
+            if shed { stats.shed += 1 }
             if code == "00" { stats.approved += 1 } else { stats.declined += 1 }
             stats.byFlow[flow?.rawValue ?? "unknown", default: 0] += 1
             stats.responseCodes[code, default: 0] += 1

@@ -14,6 +14,7 @@ final class SwitchMetrics: Sendable {
     private let latency = Mutex<[String: Timer]>([:])
     let reversals = Counter(label: "dcswitch_reversals_queued_total")
     let duplicates = Counter(label: "dcswitch_duplicate_requests_total")
+    let shed = Counter(label: "dcswitch_requests_shed_total")
     let records = Counter(label: "dcswitch_owner_change_records_total")
     let inFlight = Meter(label: "dcswitch_transactions_in_flight")
 

@@ -69,7 +69,9 @@ public final class SwitchServer: Sendable {
         let today = UTCClock.calendarParts(nanosecondsSinceEpoch: UTCClock.nowNanoseconds())
         let settlement = SettlementLedger(date: ISO8583LinkCodec.digits(today.month, width: 2) + ISO8583LinkCodec.digits(today.day, width: 2))
         let core = PaymentSwitch(
-            configuration: .init(institution: network.switchNode.institution, bankTimeout: timeout),
+            configuration: .init(
+                institution: network.switchNode.institution, bankTimeout: timeout, maxInFlight: network.switchNode.maxInFlight
+            ),
             network: network, spec: spec, routing: routing, gateway: links, sink: sink, registrar: registrar,
             reversals: reversals, settlement: settlement, duplicates: duplicates, transactions: transactions, logger: logger
         )

@@ -208,6 +208,36 @@ struct EndToEndTests {
         try await net.stop()
     }
 
+    /// Past `maxInFlight` the switch sheds load: the excess is declined 91 at once, without touching a bank, while
+    /// the admitted transactions complete; once they have, new requests are admitted again.
+    @Test func requestsBeyondMaxInFlightAreDeclinedAtOnceAndTheRestComplete() async throws {
+        let net = try await TestNetwork.start(bankCount: 2, bankTimeout: .seconds(2), maxInFlight: 2)
+        var requests = Requests(spec: net.spec)
+        let a = net.seeds["BANK0"]!, b = net.seeds["BANK1"]!
+        net.banks["BANK1"]!.setFaults(FaultInjection(delayMilliseconds: 400))
+        let slow = (0..<2).map { i in
+            let request = requests.payment(.nfc, from: a.customers[i].wallet.address, to: b.merchants[0].wallet.address, amount: 1_000)
+            return Task { try await net.send(request) }
+        }
+        try await Task.sleep(for: .milliseconds(150))
+        let clock = ContinuousClock()
+        let started = clock.now
+        let excess = try await net.send(requests.payment(.nfc, from: a.customers[2].wallet.address, to: b.merchants[1].wallet.address, amount: 1_000))
+        #expect(excess.responseCode == "91")
+        #expect(clock.now - started < .milliseconds(390), "the excess was declined without waiting for the 400 ms bank")
+        for task in slow { #expect(try await task.value.responseCode == "00") }
+        net.banks["BANK1"]!.setFaults(.none)
+        let after = try await net.send(requests.payment(.nfc, from: a.customers[2].wallet.address, to: b.merchants[1].wallet.address, amount: 1_000))
+        #expect(after.responseCode == "00")
+        let statistics = net.switchServer.paymentSwitch.statistics
+        #expect(statistics.shed == 1)
+        #expect(statistics.approved == 3)
+        #expect(net.banks["BANK0"]!.books.value(ofWallet: a.customers[2].wallet.address) == 19_000, "the shed request moved no money")
+        let invariants = try await net.invariants()
+        #expect(invariants.holds, "\(invariants)")
+        try await net.stop()
+    }
+
     /// The overload defect found by the 5,000 TPS demo: a payer spent the change of a transaction whose credit leg
     /// then failed, and the reversal could not give back what it took. The change is now pending until the switch
     /// completes the transaction, so the second payment cannot use it, and the reversal is exact.
