@@ -51,7 +51,9 @@ public final class DuplicateDetector: Sendable {
 
     private enum Entry {
         case inProgress([EventLoopPromise<ISO8583Message>])
-        case done(ISO8583Message, insertedAtNanos: UInt64)
+        /// The answer as encoded on the wire: a few hundred bytes in one allocation, where the message with its
+        /// field table took several times that (the table is kept for every answer of the retention period).
+        case done([UInt8], insertedAtNanos: UInt64)
     }
 
     private struct State {
@@ -72,21 +74,28 @@ public final class DuplicateDetector: Sendable {
     private let retentionNanos: UInt64
     private let capacity: Int
     private let log: AppendOnlyFile?
-    private let spec: MessageSpec?
+    private let spec: MessageSpec
 
-    /// Keeps answers for `retention` (default 24 hours) and at most `capacity` of them (oldest dropped first), in
-    /// memory only.
-    public init(retention: TimeAmount = .hours(24), capacity: Int = 2_000_000) {
+    /// The default ``init(spec:retention:capacity:)`` capacity: acquirers repeat a request within their own timeout
+    /// (seconds to a minute), and a million answers is minutes of traffic at the rates one switch process carries,
+    /// held in a few hundred megabytes at most.
+    public static let defaultCapacity = 1_000_000
+
+    /// Keeps answers (encoded with `spec`) for `retention` (default 24 hours) and at most `capacity` of them (oldest
+    /// dropped first), in memory only.
+    public init(spec: MessageSpec, retention: TimeAmount = .hours(24), capacity: Int = DuplicateDetector.defaultCapacity) {
         self.retentionNanos = UInt64(retention.nanoseconds)
         self.capacity = capacity
         self.log = nil
-        self.spec = nil
+        self.spec = spec
     }
 
     /// Keeps answers as ``init(retention:capacity:)`` does, and in the log at `path` (created when missing): the
     /// answers it holds that are still within `retention` are loaded, and the file is rewritten with only them.
     /// A torn last line (a crash in the middle of a write) is skipped.
-    public init(path: String, spec: MessageSpec, retention: TimeAmount = .hours(24), capacity: Int = 2_000_000) throws(SwitchError) {
+    public init(
+        path: String, spec: MessageSpec, retention: TimeAmount = .hours(24), capacity: Int = DuplicateDetector.defaultCapacity
+    ) throws(SwitchError) {
         self.retentionNanos = UInt64(retention.nanoseconds)
         self.capacity = capacity
         self.spec = spec
@@ -96,7 +105,7 @@ public final class DuplicateDetector: Sendable {
         var kept: [String] = []
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             for line in text.split(separator: "\n") where !line.utf8.contains(0) {
-                guard let (key, response, wall) = Self.parse(line, spec: spec) else { continue }
+                guard let (key, response, wall) = Self.parse(line) else { continue }
                 let age = UInt64(max(0, nowWall - wall))
                 guard age <= self.retentionNanos else { continue }
                 let inserted = nowMono >= age ? nowMono - age : 0
@@ -133,8 +142,13 @@ public final class DuplicateDetector: Sendable {
                 waiters.append(promise)
                 state.entries[key] = .inProgress(waiters)
                 return .repeatOf(promise.futureResult)
-            case .done(let response, _):
-                return .repeatOf(eventLoop.makeSucceededFuture(response))
+            case .done(let bytes, _):
+                do {
+                    return .repeatOf(eventLoop.makeSucceededFuture(try self.spec.decode(bytes: bytes)))
+                } catch {
+                    // Bytes this detector encoded itself: not reached unless the codec breaks its own round trip.
+                    return .repeatOf(eventLoop.makeFailedFuture(error))
+                }
             }
         }
     }
@@ -142,11 +156,18 @@ public final class DuplicateDetector: Sendable {
     /// Stores the answer to a processed request and answers any repeats that waited for it.
     public func complete(_ key: Key, with response: ISO8583Message) {
         let now = DispatchTimeNanos.now()
-        if let log = self.log, let spec = self.spec { Self.append(key, response, spec: spec, to: log) }
+        // An answer that cannot be encoded is given but not remembered: a repeat is then executed again (the switch
+        // encodes every answer it sends, so this only happens to answers the link could not send either).
+        let bytes = try? Array(self.spec.encode(response).readableBytesView)
+        if let bytes, let log = self.log { Self.append(key, bytes, to: log) }
         let waiters = self.state.withLock { state -> [EventLoopPromise<ISO8583Message>] in
             guard case .inProgress(let waiters) = state.entries[key] else { return [] }
-            state.entries[key] = .done(response, insertedAtNanos: now)
-            state.order.append((key, now))
+            if let bytes {
+                state.entries[key] = .done(bytes, insertedAtNanos: now)
+                state.order.append((key, now))
+            } else {
+                state.entries[key] = nil
+            }
             return waiters
         }
         for waiter in waiters { waiter.succeed(response) }
@@ -175,22 +196,21 @@ public final class DuplicateDetector: Sendable {
 extension DuplicateDetector {
     /// `WALLNANOS|MTI|ACQUIRER|TERMINAL|STAN|RRN|DATE|RESPONSE HEX`: `|` never occurs in those fields (DE 32 is n, DE
     /// 41 ans but the switch's acquirers use no `|`; a key that holds one is not logged).
-    fileprivate static func append(_ key: Key, _ response: ISO8583Message, spec: MessageSpec, to log: AppendOnlyFile) {
+    fileprivate static func append(_ key: Key, _ response: [UInt8], to log: AppendOnlyFile) {
         let fields = [key.acquirer, key.terminal, key.stan, key.rrn, key.date]
         guard !fields.contains(where: { $0.utf8.contains(124) || $0.utf8.contains(10) }) else { return }
-        guard let hex = try? spec.encodeHex(response) else { return }
         var line = String(UTCClock.nowNanoseconds()) + "|" + String(key.mti)
         for field in fields { line += "|" + field }
         line += "|"
-        line += hex
+        line += Hex.encode(response)
         line += "\n"
         // An answer that cannot be logged is still given: a repeat after a restart would then be executed again.
         try? log.append(line)
     }
 
-    fileprivate static func parse(_ line: Substring, spec: MessageSpec) -> (Key, ISO8583Message, Int64)? {
+    fileprivate static func parse(_ line: Substring) -> (Key, [UInt8], Int64)? {
         let parts = line.split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 8, let wall = Int64(parts[0]), let mti = UInt16(parts[1]), let response = try? spec.decode(hex: parts[7]) else {
+        guard parts.count == 8, let wall = Int64(parts[0]), let mti = UInt16(parts[1]), let response = Hex.decode(parts[7]) else {
             return nil
         }
         let key = Key(mti: mti, acquirer: String(parts[2]), terminal: String(parts[3]), stan: String(parts[4]), rrn: String(parts[5]), date: String(parts[6]))

@@ -92,7 +92,7 @@ public final class PaymentSwitch: Sendable {
         registrar: (any WalletRegistrar)?,
         reversals: ReversalQueue,
         settlement: SettlementLedger,
-        duplicates: DuplicateDetector = DuplicateDetector(),
+        duplicates: DuplicateDetector? = nil,
         transactions: TransactionLog? = nil,
         logger: Logger
     ) {
@@ -104,7 +104,7 @@ public final class PaymentSwitch: Sendable {
         self.registrar = registrar
         self.reversals = reversals
         self.settlement = settlement
-        self.duplicates = duplicates
+        self.duplicates = duplicates ?? DuplicateDetector(spec: spec)
         self.transactions = transactions
         self.logger = logger
         var banks: [String: BankInfo] = [:]

@@ -59,7 +59,7 @@ public final class SwitchServer: Sendable {
         if let directory = dataDirectory ?? network.switchNode.dataDirectory {
             duplicates = try DuplicateDetector(path: directory + "/duplicates.log", spec: spec)
         } else {
-            duplicates = DuplicateDetector()
+            duplicates = DuplicateDetector(spec: spec)
         }
         // Transactions in progress survive a crash of the process when the switch has a data directory.
         let transactions = try (dataDirectory ?? network.switchNode.dataDirectory).map { directory throws(SwitchError) in

@@ -66,7 +66,7 @@ struct SwitchStateTests {
 
     @Test func repeatsGetTheOriginalAnswerAlsoWhileInProgress() throws {
         let loop = EmbeddedEventLoop()
-        let detector = DuplicateDetector()
+        let detector = DuplicateDetector(spec: self.spec)
         let original = request("0200", [11: "000001", 32: "12345", 37: "000000000001", 41: "TERM0001", 13: "1121"])
         let key = try #require(DuplicateDetector.Key(original))
         guard case .process = detector.check(key, on: loop) else { Issue.record("first seen as a repeat"); return }
