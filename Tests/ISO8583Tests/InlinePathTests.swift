@@ -103,6 +103,68 @@ struct InlinePathTests {
         }
     }
 
+    // MARK: Sixteen bytes at a time
+
+    static func isLetter(_ c: UInt8) -> Bool { (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) }
+    static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    static func isPrintable(_ c: UInt8) -> Bool { c >= 0x20 && c <= 0x7E }
+
+    @Test(arguments: 0..<9)
+    func laneChecksMatchTheRule(_ index: Int) {
+        switch index {
+        case 0: Self.checkLanes(ASCIIWords.Digits.self, seed: index, rule: Self.isDigit)
+        case 1: Self.checkLanes(ASCIIWords.Printable.self, seed: index, rule: Self.isPrintable)
+        case 2: Self.checkLanes(ASCIIWords.LettersSpace.self, seed: index) { Self.isLetter($0) || $0 == 0x20 }
+        case 3: Self.checkLanes(ASCIIWords.LettersDigitsSpace.self, seed: index) { Self.isLetter($0) || Self.isDigit($0) || $0 == 0x20 }
+        case 4: Self.checkLanes(ASCIIWords.PrintableNotDigits.self, seed: index) { Self.isPrintable($0) && !Self.isDigit($0) }
+        case 5: Self.checkLanes(ASCIIWords.PrintableNotLetters.self, seed: index) { Self.isPrintable($0) && !Self.isLetter($0) }
+        case 6: Self.checkLanes(ASCIIWords.TrackCharacters.self, seed: index) { Self.isDigit($0) || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "D") }
+        case 7: Self.checkLanes(ASCIIWords.HexDigits.self, seed: index, rule: Self.isHexDigit)
+        default: Self.checkLanes(ASCIIWords.UpperCasedHexDigits.self, seed: index, upperCases: true, rule: Self.isHexDigit)
+        }
+    }
+
+    /// `allPass`, `firstFailing` and `copyChecked` of `Class` against the byte-by-byte `rule`, on values of
+    /// 0–70 bytes (most longer than the eight a word holds) anywhere in a buffer.
+    static func checkLanes<Class: WordClass>(_: Class.Type, seed: Int, upperCases: Bool = false, rule: (UInt8) -> Bool) {
+        var rng = SplitMix(state: 0x1A4E5 + UInt64(seed))
+        let good = (0...255).map(UInt8.init).filter(rule)
+        let any = Self.boundaryBytes + good
+        for _ in 0..<3000 {
+            let size = Int.random(in: 1...90, using: &rng)
+            var buffer = (0..<size).map { _ in any.randomElement(using: &rng)! }
+            let start = Int.random(in: 0..<size, using: &rng)
+            let count = Int.random(in: 0...min(70, size - start), using: &rng)
+            for i in start..<start + count { buffer[i] = good.randomElement(using: &rng)! }
+            // Sometimes one bad byte anywhere in the value.
+            if count > 0, Bool.random(using: &rng) {
+                buffer[start + Int.random(in: 0..<count, using: &rng)] = any.randomElement(using: &rng)!
+            }
+            let value = Array(buffer[start..<start + count])
+            let expected = value.firstIndex { !rule($0) }
+            // Room for the value only, or for a whole word more.
+            let room = Bool.random(using: &rng) ? count : count + 8
+            var out = [UInt8](repeating: 0xEE, count: max(room, 1))
+            let (allPass, firstFailing, copied) = buffer.withUnsafeBytes { raw in
+                let base = raw.baseAddress!
+                return (
+                    ASCIIWords.allPass(in: base, at: start, count: count, Class.self),
+                    ASCIIWords.firstFailing(in: base, at: start, count: count, Class.self),
+                    out.withUnsafeMutableBytes { ASCIIWords.copyChecked(base, at: start, count: count, to: $0.baseAddress!, room: room, Class.self) }
+                )
+            }
+            #expect(firstFailing == expected, "\(Class.self) \(value)")
+            #expect(allPass == (expected == nil), "\(Class.self) \(value)")
+            #expect(copied == (expected == nil), "\(Class.self) \(value)")
+            if expected == nil {
+                let text = upperCases ? Array(String(decoding: value, as: UTF8.self).uppercased().utf8) : value
+                #expect(Array(out.prefix(count)) == text, "\(Class.self) \(value) room \(room)")
+            }
+            // Past the value, nothing beyond the room is touched.
+            #expect(out.count <= room || out[room...].allSatisfy { $0 == 0xEE }, "\(Class.self) \(value) room \(room)")
+        }
+    }
+
     @Test func copyCheckedMatchesCheckThenCopy() {
         var rng = SplitMix(state: 0xC0B1)
         for _ in 0..<6000 {

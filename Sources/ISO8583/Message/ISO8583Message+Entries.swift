@@ -21,8 +21,8 @@ extension ISO8583Message {
         }
 
         @inlinable var startIndex: Int { 0 }
-        @inlinable var endIndex: Int { self.storage?.header.count ?? 0 }
-        @inlinable var capacity: Int { self.storage?.header.capacity ?? 0 }
+        @inlinable var endIndex: Int { self.storage?.count ?? 0 }
+        @inlinable var capacity: Int { self.storage?.entryCapacity ?? 0 }
 
         @inlinable
         subscript(position: Int) -> Entry {
@@ -43,7 +43,7 @@ extension ISO8583Message {
             guard let storage = self.storage else { return nil }
             // Messages carry a few dozen fields at most: a forward scan beats a binary search here.
             return storage.withUnsafeMutablePointerToElements { elements in
-                let count = storage.header.count
+                let count = storage.count
                 var i = 0
                 while i < count {
                     let n = elements[i].number
@@ -67,7 +67,7 @@ extension ISO8583Message {
         func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
             guard let storage = self.storage else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
             return try storage.withUnsafeMutablePointerToElements { elements in
-                try body(UnsafeBufferPointer(start: elements, count: storage.header.count))
+                try body(UnsafeBufferPointer(start: elements, count: storage.count))
             }
         }
 
@@ -80,7 +80,7 @@ extension ISO8583Message {
                 (elements + position + 1).update(from: elements + position, count: count - position)
                 elements[position] = entry
             }
-            self.storage!.header.count = count + 1
+            self.storage!.count = count + 1
         }
 
         @inlinable
@@ -91,7 +91,7 @@ extension ISO8583Message {
             self.storage!.withUnsafeMutablePointerToElements { elements in
                 (elements + position).update(from: elements + position + 1, count: count - position - 1)
             }
-            self.storage!.header.count = count - 1
+            self.storage!.count = count - 1
         }
 
         /// Makes the storage unique and able to hold `minimumCapacity` entries.
@@ -114,7 +114,7 @@ extension ISO8583Message {
                     }
                 }
             }
-            storage.header.count = count
+            storage.count = count
             self.storage = storage
         }
     }
@@ -133,6 +133,20 @@ final class EntryStorage: ManagedBuffer<EntryStorage.Header, ISO8583Message.Entr
             self.count = count
             self.capacity = capacity
         }
+    }
+
+    /// The number of entries in use, through a pointer to the header: `header` is a stored property of a
+    /// class, and every access to it is checked for exclusivity at run time (some 75 instructions each).
+    @inlinable
+    var count: Int {
+        get { self.withUnsafeMutablePointerToHeader { $0.pointee.count } }
+        set { self.withUnsafeMutablePointerToHeader { $0.pointee.count = newValue } }
+    }
+
+    /// The number of entries there is room for (read through a pointer, as ``count``).
+    @inlinable
+    var entryCapacity: Int {
+        self.withUnsafeMutablePointerToHeader { $0.pointee.capacity }
     }
 
     /// Empty storage for `capacity` entries.

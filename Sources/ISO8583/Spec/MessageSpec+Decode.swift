@@ -115,7 +115,7 @@ struct MessageDecoder {
             let count = try storage.withUnsafeMutablePointerToElements { (table) throws(ISO8583Error) -> Int in
                 try self.readFields(words, offset: &offset, into: table, capacity: capacity)
             }
-            storage.header.count = count
+            storage.count = count
             entries = ISO8583Message.Entries(storage)
         }
         if offset != self.bytes.count {
@@ -337,19 +337,19 @@ struct MessageDecoder {
             guard end &- start >= byteCount else { return }
             switch kind {
             case .digits:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Digits.self) == nil else { return }
+                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.Digits.self) else { return }
             case .printable:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.Printable.self) == nil else { return }
+                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.Printable.self) else { return }
             case .alphanumeric:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.LettersDigitsSpace.self) == nil else { return }
+                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.LettersDigitsSpace.self) else { return }
             case .track:
-                guard ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.TrackCharacters.self) == nil else { return }
+                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.TrackCharacters.self) else { return }
             case .otherClass:
                 guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: byteCount) == nil else { return }
             case .hex:
-                guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil else { return }
+                guard byteCount & 1 == 0, ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) else { return }
             case .hexBERTLV:
-                guard byteCount & 1 == 0, ASCIIWords.firstFailing(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) == nil,
+                guard byteCount & 1 == 0, ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self),
                       BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: byteCount))
                 else { return }
             case .unchecked, .general:
