@@ -110,6 +110,14 @@ struct DemoCommand: AsyncParsableCommand {
 
         Console.say("")
         Console.say(loadReport.table)
+        let shed = runtime.switchServer.paymentSwitch.statistics.shed
+        if shed > 0 {
+            let limit = runtime.switchServer.paymentSwitch.configuration.maxInFlight
+            Console.say(
+                "the switch shed \(shed) requests (answered 91 at once, no bank touched): \(limit) transactions were already in "
+                    + "flight (switch.maxInFlight), so the offered rate was above what the network carries on this machine"
+            )
+        }
         if let report { try loadReport.write(toPath: report); Console.say("report: \(report)") }
         if let html { try HTMLReport.write(loadReport, toPath: html); Console.say("html: \(html)") }
         Console.say("approvals recorded in \(recordPath); check again any time with: dcswitch registry verify --record \(recordPath)")
