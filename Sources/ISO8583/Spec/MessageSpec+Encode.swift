@@ -159,7 +159,7 @@ extension MessageSpec {
             }
             i &+= 1
             if !tertiaryWritten, number > 65 {
-                self.writeBitmap(plan.tertiary, into: &writer)
+                self.writeTertiaryBitmap(plan.tertiary, into: &writer)
                 tertiaryWritten = true
             }
             if plan.outOfRange, number > self.maximumField || number == 129 || (number == 65 && self.tertiaryBitmap) { continue }
@@ -203,8 +203,15 @@ extension MessageSpec {
             }
         }
         if !tertiaryWritten {
-            self.writeBitmap(plan.tertiary, into: &writer)
+            self.writeTertiaryBitmap(plan.tertiary, into: &writer)
         }
+    }
+
+    /// The tertiary bitmap, out of line: it is rare, and inline its hex characters were worked out ahead of the
+    /// field loop for every message.
+    @inline(never)
+    private func writeTertiaryBitmap(_ word: UInt64, into writer: inout RawWriter) {
+        self.writeBitmap(word, into: &writer)
     }
 
     @inline(never)
