@@ -1,0 +1,54 @@
+import DCSwitchTestKit
+import Foundation
+import Testing
+
+/// `dcswitch demo`, the README's main command, end to end at a small rate: every part starts, all seven flows run,
+/// the registry check and the conservation check pass and land in the report, and the process exits 0.
+@Suite("dcswitch demo: the main command, short")
+struct DemoCommandTests {
+    @Test func aShortDemoRunsEveryFlowAndItsRegistryAndConservationChecksPass() async throws {
+        let database = try await TestPostgres.shared.makeDatabase(prefix: "demo")
+        defer { try? database.drop() }
+        let directory = try TestPostgres.makeTemporaryDirectory("demo")
+        let report = directory + "/report.json"
+        var result: CLI.Result?
+        // Ports are drawn at random below the ephemeral range; another test may hold one: try again on others.
+        for attempt in 0..<4 {
+            let configPath = directory + "/network-\(attempt).json"
+            let config = try ServeProcess.configuration(
+                switchPort: Int.random(in: 20_000..<31_000), customers: 40, merchants: 4, treasuryCoins: 400
+            )
+            try config.write(to: URL(fileURLWithPath: configPath))
+            let arguments = [
+                "demo", "--config", configPath, "--database-url", database.url, "--data-dir", directory + "/data-\(attempt)",
+                "--rate", "100", "--duration", "3", "--banks", "2", "--report", report,
+            ]
+            // The demo runs for several seconds: off the cooperative pool, which the other suites share.
+            let run = try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try CLI.run(arguments) }) }
+            }
+            result = run
+            if run.status == 0 || !run.stderr.contains("Address already in use") { break }
+        }
+        let run = try #require(result)
+        #expect(run.status == 0, "stderr: \(run.stderr.suffix(2_000))")
+        #expect(run.stdout.contains("registry: expected"), "stdout: \(run.stdout.suffix(2_000))")
+
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        let flows = try #require(json["flows"] as? [String: [String: Any]])
+        let expectedFlows = ["account-open", "transfer-in", "redeem", "nfc", "qr-bsc", "qr-csb", "in-app"]
+        #expect(Set(flows.keys).isSuperset(of: expectedFlows), "\(flows.keys.sorted())")
+        #expect((json["sent"] as? Int ?? 0) >= 250, "about 300 requests at 100 TPS for 3 s")
+        #expect((json["approved"] as? Int ?? 0) > 0)
+        #expect((json["errors"] as? Int) == 0)
+        let registry = try #require(json["registry"] as? [String: Any])
+        let expected = try #require(registry["records_expected"] as? Int)
+        #expect(expected > 0)
+        #expect(registry["records_found"] as? Int == expected)
+        #expect(registry["duplicates"] as? Int == 0)
+        #expect(registry["missing_transactions"] as? Int == 0)
+        let conservation = try #require(json["conservation"] as? [String: Any])
+        #expect(conservation["ok"] as? Bool == true)
+        #expect((conservation["issued"] as? Int ?? 0) > 0 && conservation["issued"] as? Int == conservation["live"] as? Int)
+    }
+}
