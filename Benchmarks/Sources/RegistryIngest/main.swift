@@ -10,8 +10,10 @@
 // alone, from a journal filled beforehand.
 //
 // Raw COPY runs twice, before and after the batcher, since the machine's load may change in between (both reported,
-// with `load_average` at the end). Every phase reports `cpu_seconds`: PostgreSQL's (all the cluster's processes) and
-// this process's (appenders, journal, batcher). On a shared 2-core box the wall-clock rates follow whatever else
+// with `load_average` at the end). `ratio_to_raw_copy` divides by the first; `ratio_to_mean_raw_copy` by the mean of
+// the two rates, which brackets the batcher's phases in time: on a shared box a single raw COPY has been seen to
+// vary by 2x within minutes, so quote medians of several runs. Every phase reports `cpu_seconds`: PostgreSQL's (all
+// the cluster's processes) and this process's (appenders, journal, batcher). On a shared 2-core box the wall-clock rates follow whatever else
 // runs; CPU seconds per million records are the steadier comparison (raw COPY is PostgreSQL alone; the batcher adds
 // coin state on a second backend and the journal and encoding in this process).
 //
@@ -129,7 +131,11 @@ struct RegistryIngest: ParsableArguments {
                 "coin_state_max_lag": coinStateMaxLag, "offered_records_per_s": rate,
             ],
         ]
-        for (name, figures) in modes { result[name] = figures }
+        let rawMean = (rawRate + Double(rawAfter.rows) / rawAfter.seconds) / 2
+        result["raw_copy_mean_records_per_s"] = Int(rawMean)
+        for (name, figures) in modes {
+            result[name] = (figures as? [String: Any]).map { Self.withRatios($0, toRawCopy: rawMean) } ?? figures
+        }
         if !comparison.isEmpty { result["copy_vs_insert_rows_per_s"] = comparison }
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
@@ -139,6 +145,19 @@ struct RegistryIngest: ParsableArguments {
                 try? FileManager.default.removeItem(atPath: root + "/" + name)
             }
         }
+    }
+
+    /// Adds `ratio_to_mean_raw_copy` to a mode's figures and to its `batcher_drain`.
+    static func withRatios(_ figures: [String: Any], toRawCopy rawRate: Double) -> [String: Any] {
+        var figures = figures
+        if let rate = figures["records_per_s"] as? Int {
+            figures["ratio_to_mean_raw_copy"] = Self.round(Double(rate) / rawRate)
+        }
+        if var drain = figures["batcher_drain"] as? [String: Any], let rate = drain["records_per_s"] as? Int {
+            drain["ratio_to_mean_raw_copy"] = Self.round(Double(rate) / rawRate)
+            figures["batcher_drain"] = drain
+        }
+        return figures
     }
 
     var coinStates: [(name: String, mode: RegistrationCenter.CoinStateMode)] {
