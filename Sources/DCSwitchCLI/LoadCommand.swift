@@ -69,6 +69,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds a request may wait for its answer before it counts as an error.")
     var timeout: Double = 5
 
+    @Option(help: "Milliseconds between two sending wake-ups at least (0: one per transaction); what falls due in between goes out together, late by less than this, which the latency includes.")
+    var sendTick: Double = 1
+
     @Option(help: "Payment amounts in major units, MIN:MAX.")
     var amount: String = "1.00:50.00"
 
@@ -214,7 +217,7 @@ struct LoadCommand: AsyncParsableCommand {
             mix: try self.mix.map(Self.parseMix) ?? .standard, connections: self.connections, threads: self.threads,
             ramp: self.ramp, arrivals: self.arrivals, timeout: self.timeout, workload: workload,
             doubleSpendFraction: self.doubleSpend, acquirer: self.acquirer, seed: self.seed, signatures: self.signatures,
-            recordPath: self.record, hdrLogPath: self.hdrLog
+            recordPath: self.record, hdrLogPath: self.hdrLog, sendTick: self.sendTick / 1000
         )
     }
 

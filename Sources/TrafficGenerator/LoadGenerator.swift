@@ -219,7 +219,7 @@ public final class LoadGenerator: Sendable {
             )
             let parameters = LoadShard.RunParameters(
                 start: start, schedule: schedule, links: linksByShard[k], timeout: .nanoseconds(Int64(configuration.timeout * 1e9)),
-                rrnPrefix: rrnPrefix, recordFile: recordFile, approvalHandler: approvals
+                tickNanoseconds: UInt64(configuration.sendTick * 1e9), rrnPrefix: rrnPrefix, recordFile: recordFile, approvalHandler: approvals
             )
             try await shard.eventLoop.submit { shard.value.begin(parameters) }.get()
         }

@@ -34,6 +34,8 @@ final class LoadShard {
     private var startNanos: UInt64 = 0
     private var nextDue: UInt64?
     private var timer: Scheduled<Void>?
+    private var tickNanos: UInt64 = 0
+    private var lastWakeNanos: UInt64 = 0
     private var timeout: TimeAmount = .seconds(5)
     private var rrnPrefix: [UInt8] = []
     private var rrnSequence: UInt64 = 0
@@ -70,6 +72,8 @@ final class LoadShard {
         var schedule: ArrivalSchedule
         var links: [Link]
         var timeout: TimeAmount
+        /// ``LoadConfiguration/sendTick``, nanoseconds.
+        var tickNanoseconds: UInt64 = 0
         var rrnPrefix: [UInt8]
         var recordFile: AppendOnlyFile?
         var approvalHandler: (@Sendable (ApprovalRecord) -> Void)?
@@ -89,6 +93,8 @@ final class LoadShard {
         self.schedule = parameters.schedule
         self.startNanos = parameters.start.uptimeNanoseconds
         self.timeout = parameters.timeout
+        self.tickNanos = parameters.tickNanoseconds
+        self.lastWakeNanos = 0
         self.rrnPrefix = parameters.rrnPrefix
         self.rrnSequence = 0
         self.record = parameters.recordFile.map { ApprovalRecordBuffer(file: $0) }
@@ -152,10 +158,18 @@ final class LoadShard {
             self.finishSending()
             return
         }
-        let deadline = NIODeadline.uptimeNanoseconds(self.startNanos &+ due)
+        let deadline = NIODeadline.uptimeNanoseconds(
+            Self.wakeUp(due: self.startNanos &+ due, lastWake: self.lastWakeNanos, tick: self.tickNanos)
+        )
         self.timer = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             self.tick()
         }
+    }
+
+    /// When to wake for a transaction due at `due` (uptime nanoseconds): then, or `tick` after the last wake-up when
+    /// that is later. What falls due in between waits for that wake-up and goes out with the others due by then.
+    static func wakeUp(due: UInt64, lastWake: UInt64, tick: UInt64) -> UInt64 {
+        max(due, lastWake &+ tick)
     }
 
     /// At most this many sends per timer event: when the shard is behind, answers get read in between.
@@ -164,6 +178,7 @@ final class LoadShard {
     private func tick() {
         self.timer = nil
         var now = NIODeadline.now().uptimeNanoseconds
+        self.lastWakeNanos = now
         var sent = 0
         while sent < Self.maximumBurst, let due = self.nextDue, self.startNanos &+ due <= now {
             self.sendOne(intended: self.startNanos &+ due)
@@ -246,21 +261,20 @@ final class LoadShard {
     private func nextRRN() -> String {
         let value = self.rrnSequence &* UInt64(self.shards) &+ UInt64(self.index)
         self.rrnSequence &+= 1
-        var bytes = self.rrnPrefix
-        bytes.reserveCapacity(12)
+        let prefix = self.rrnPrefix
         let alphabet: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        var digits = [UInt8](repeating: 48, count: 7)
-        alphabet.withUTF8Buffer { table in
-            var v = value
-            var i = 6
-            while v > 0, i >= 0 {
-                digits[i] = table[Int(v % 36)]
-                v /= 36
-                i -= 1
+        // Twelve characters: a small string, no heap allocation.
+        return String(unsafeUninitializedCapacity: 12) { bytes in
+            for i in 0..<5 { bytes[i] = prefix[i] }
+            alphabet.withUTF8Buffer { table in
+                var v = value
+                for i in (5..<12).reversed() {
+                    bytes[i] = table[Int(v % 36)]
+                    v /= 36
+                }
             }
+            return 12
         }
-        bytes.append(contentsOf: digits)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Answers
@@ -274,7 +288,8 @@ final class LoadShard {
         self.inFlight &-= 1
         switch result {
         case .success(let response):
-            let summary = ResponseSummary(response: response, accountOpen: plan.flow == .accountOpen)
+            let recording = self.record != nil || self.approvalHandler != nil
+            let summary = ResponseSummary(response: response, accountOpen: plan.flow == .accountOpen, readsTransactionID: recording)
             let latency = (now &- intended) / 1000
             let service = (now &- sentAt) / 1000
             self.totals.recordAnswer(plan.flow, summary: summary, latency: latency, service: service)
@@ -286,7 +301,7 @@ final class LoadShard {
                     self.totals.doubleSpendsApproved += 1
                     self.interval.doubleSpendsApproved += 1
                 }
-                if self.record != nil || self.approvalHandler != nil {
+                if recording {
                     let approval = ApprovalRecord(
                         transactionID: summary.transactionID ?? "", flow: plan.flow,
                         ownerChangeRecords: summary.ownerChangeRecords, rrn: rrn, stan: stan

@@ -64,13 +64,14 @@ public struct NonceSource: Sendable {
 
     static func hex16(_ value: UInt64) -> String {
         let digits: StaticString = "0123456789ABCDEF"
-        var out = [UInt8](repeating: 0, count: 16)
-        digits.withUTF8Buffer { table in
-            for i in 0..<16 {
-                out[i] = table[Int((value >> UInt64(60 - 4 * i)) & 0xF)]
+        return String(unsafeUninitializedCapacity: 16) { out in
+            digits.withUTF8Buffer { table in
+                for i in 0..<16 {
+                    out[i] = table[Int((value >> UInt64(60 - 4 * i)) & 0xF)]
+                }
             }
+            return 16
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -51,16 +51,18 @@ public struct RequestBuilder: Sendable {
         }
     }
 
-    /// DE 124.13 values, one per flow.
-    static let processingCodes: [Flow: (mti: MTI, de3: String, de22: String)] = [
-        .accountOpen: ("0100", "900000", "012"),
-        .transferIn: ("0200", "401090", "012"),
-        .redeem: ("0200", "409010", "012"),
-        .nfc: ("0200", "009000", "071"),
-        .qrBSC: ("0200", "009000", "031"),
-        .qrCSB: ("0200", "009000", "032"),
-        .inApp: ("0200", "009000", "010"),
-    ]
+    /// MTI, DE 3 and DE 22 of `flow`.
+    static func codes(of flow: Flow) -> (mti: MTI, de3: String, de22: String) {
+        switch flow {
+        case .accountOpen: return (MTI(value: 100), "900000", "012")
+        case .transferIn: return (MTI(value: 200), "401090", "012")
+        case .redeem: return (MTI(value: 200), "409010", "012")
+        case .nfc: return (MTI(value: 200), "009000", "071")
+        case .qrBSC: return (MTI(value: 200), "009000", "031")
+        case .qrCSB: return (MTI(value: 200), "009000", "032")
+        case .inApp: return (MTI(value: 200), "009000", "010")
+        }
+    }
 
     /// Whether the payer signs the flow's request (DE 124.02).
     public static func isSigned(_ flow: Flow) -> Bool {
@@ -81,7 +83,7 @@ public struct RequestBuilder: Sendable {
     public func request(
         for plan: PlannedTransaction, model: WorkloadModel, ids: Identifiers, signature: String?, offlineCounter: UInt32 = 0
     ) -> ISO8583Message {
-        let codes = Self.processingCodes[plan.flow]!
+        let codes = Self.codes(of: plan.flow)
         var message = ISO8583Message(mti: codes.mti, capacity: 512)
         message[3] = codes.de3
         if plan.flow != .accountOpen {
@@ -145,12 +147,12 @@ public struct RequestBuilder: Sendable {
             case .qrBSC:
                 message[103] = payee
                 tlv.append("04", ids.nonce)
-                tlv.append("07", "DCQR1:B:" + payer + ":" + ids.nonce)
+                tlv.append("07", "DCQR1:B:", payer, ":", ids.nonce)
             case .qrCSB:
                 message[102] = payer
                 tlv.append("02", signature ?? "")
                 tlv.append("04", ids.nonce)
-                tlv.append("07", "DCQR1:C:" + payee)
+                tlv.append("07", "DCQR1:C:", payee)
             default:
                 message[102] = payer
                 message[103] = payee
@@ -163,17 +165,19 @@ public struct RequestBuilder: Sendable {
         return message
     }
 
-    /// `value` in decimal, left-padded with zeros to `width`, without Foundation.
+    /// `value` in decimal, left-padded with zeros to `width`, without Foundation (and, up to 15 digits, without
+    /// a heap allocation).
     static func zeroPadded(_ value: UInt64, width: Int) -> String {
-        var digits: [UInt8] = Array(repeating: UInt8(ascii: "0"), count: width)
-        var v = value
-        var i = width - 1
-        while v > 0, i >= 0 {
-            digits[i] = UInt8(truncatingIfNeeded: v % 10) + 48
-            v /= 10
-            i -= 1
+        String(unsafeUninitializedCapacity: width) { digits in
+            var v = value
+            var i = width - 1
+            while i >= 0 {
+                digits[i] = UInt8(truncatingIfNeeded: v % 10) &+ 48
+                v /= 10
+                i -= 1
+            }
+            return width
         }
-        return String(decoding: digits, as: UTF8.self)
     }
 }
 
@@ -209,8 +213,23 @@ struct TLVText {
     }
 
     mutating func append(_ tag: StaticString, _ value: String) {
+        self.appendHeader(tag, count: value.utf8.count)
+        self.bytes.append(contentsOf: value.utf8)
+    }
+
+    /// Appends one element whose value is `prefix`, `first`, `separator` and `second` one after the other, without
+    /// concatenating them into a string first.
+    mutating func append(_ tag: StaticString, _ prefix: StaticString, _ first: String, _ separator: StaticString = "", _ second: String = "") {
+        self.appendHeader(tag, count: prefix.utf8CodeUnitCount + first.utf8.count + separator.utf8CodeUnitCount + second.utf8.count)
+        prefix.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+        self.bytes.append(contentsOf: first.utf8)
+        separator.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+        self.bytes.append(contentsOf: second.utf8)
+    }
+
+    private mutating func appendHeader(_ tag: StaticString, count: Int) {
         tag.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
-        var count = value.utf8.count
+        var count = count
         let end = self.bytes.count + self.lengthDigits
         for _ in 0..<self.lengthDigits { self.bytes.append(48) }
         var i = end - 1
@@ -219,7 +238,6 @@ struct TLVText {
             count /= 10
             i -= 1
         }
-        self.bytes.append(contentsOf: value.utf8)
     }
 
     var text: String { String(decoding: self.bytes, as: UTF8.self) }

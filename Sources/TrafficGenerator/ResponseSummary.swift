@@ -34,8 +34,9 @@ public struct ResponseSummary: Hashable, Sendable {
         self.newWallet = newWallet
     }
 
-    /// Reads `response`; `accountOpen` says whether to read DE 102.
-    public init(response: ISO8583Message, accountOpen: Bool = false) {
+    /// Reads `response`; `accountOpen` says whether to read DE 102, `readsTransactionID` whether to keep DE 124.05
+    /// (a string for each approval: only when someone records approvals).
+    public init(response: ISO8583Message, accountOpen: Bool = false, readsTransactionID: Bool = true) {
         self.responseCode = response.withASCIIBytes(of: 39) { bytes -> UInt16 in
             guard bytes.count == 2 else { return 0 }
             return UInt16(bytes[0]) << 8 | UInt16(bytes[1])
@@ -50,7 +51,7 @@ public struct ResponseSummary: Hashable, Sendable {
         let scan = { (bytes: UnsafeRawBufferPointer) in
             Self.scanDE124(bytes) { tag, value in
                 switch tag {
-                case 5: transactionID = String(decoding: value, as: UTF8.self)
+                case 5: if readsTransactionID { transactionID = String(decoding: value, as: UTF8.self) }
                 case 3, 11: records += Self.itemCount(value)
                 default: break
                 }

@@ -141,6 +141,25 @@ struct LoadGeneratorTests {
         }
     }
 
+    @Test("transactions due between two send ticks go out together: latency from the intended start shows the wait, service time does not")
+    func sendTick() async throws {
+        try await self.withStandIn { standIn, group in
+            // 200 TPS with a 40 ms tick: batches of about 8, the first of each due up to 35 ms before its send.
+            let configuration = LoadConfiguration(
+                host: "127.0.0.1", port: standIn.port, rate: 200, duration: 2, connections: 2, sendTick: 0.040
+            )
+            let generator = LoadGenerator(configuration: configuration, network: Self.network, seeds: Self.seedData, eventLoopGroup: group, logger: quietLogger)
+            let report = try await generator.run()
+            // The schedule is the same: every transaction is sent, none dropped or merged.
+            #expect(report.sent == 400)
+            #expect(standIn.counters.requests == 400)
+            #expect(report.errors == 0)
+            // Waits spread evenly over 0–35 ms: the upper tenth waited 28 ms or more before it was sent.
+            #expect(report.latencyMs.p90 >= 25)
+            #expect(report.serviceTimeMs.p50 < report.latencyMs.p50)
+        }
+    }
+
     @Test("double-spend attempts are sent with the same authorization and counted")
     func doubleSpends() async throws {
         try await self.withStandIn { standIn, group in
