@@ -96,7 +96,9 @@ struct LoadGeneratorTests {
     func declinesDelaysAndTimeouts() async throws {
         let behavior = StandInSwitch.Behavior(declineFraction: 0.1, delayFraction: 0.1, delay: .milliseconds(300), dropFraction: 0.03)
         try await self.withStandIn(behavior) { standIn, group in
-            let configuration = LoadConfiguration(host: "127.0.0.1", port: standIn.port, rate: 400, duration: 2, connections: 2, timeout: 1)
+            // Dropped requests end as timeouts; the timeout is far above the 300 ms delay so that on a busy machine
+            // (the whole suite runs in parallel) no answered request is taken for a dropped one.
+            let configuration = LoadConfiguration(host: "127.0.0.1", port: standIn.port, rate: 400, duration: 2, connections: 2, timeout: 3)
             let generator = LoadGenerator(configuration: configuration, network: Self.network, seeds: Self.seedData, eventLoopGroup: group, logger: quietLogger)
             let report = try await generator.run()
             let seen = standIn.counters
