@@ -33,10 +33,11 @@ checks = {
     "achieved >= 99% of offered": r["achieved_tps"] >= 0.99 * rate,
     "p99 <= 10 ms": p99 <= 10,
     "no errors": errors == 0,
+    "nothing shed (DE 39 = 91)": r.get("response_codes", {}).get("91", 0) == 0,
     "registry complete": reg.get("records_expected") == reg.get("records_found") and reg.get("duplicates") == 0,
     "value conserved": cons.get("ok") is True,
 }
-print(f"offered {r['offered_tps']:.0f} tps, achieved {r['achieved_tps']:.0f} tps, p50 {r['latency_ms']['p50']:.2f} ms, "
+print(f"offered {r['offered_tps']:.0f} tps, achieved {r['achieved_tps']:.0f} tps ({r.get('approved', 0) / max(r.get('elapsed_s', 1), 1):.0f} approvals/s), p50 {r['latency_ms']['p50']:.2f} ms, "
       f"p99 {p99:.2f} ms, errors {errors}")
 for name, ok in checks.items():
     print(f"  {'PASS' if ok else 'FAIL'}  {name}")
