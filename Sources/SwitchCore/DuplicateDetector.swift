@@ -173,6 +173,18 @@ public final class DuplicateDetector: Sendable {
         for waiter in waiters { waiter.succeed(response) }
     }
 
+    /// Answers the repeats that waited for a request that did nothing (shed before it reached a bank) and forgets
+    /// it: a later repeat is a new request. Nothing is logged or kept, so load shedding neither fills the table nor
+    /// pushes out the answers it is there for.
+    public func forget(_ key: Key, answering response: ISO8583Message) {
+        let waiters = self.state.withLock { state -> [EventLoopPromise<ISO8583Message>] in
+            guard case .inProgress(let waiters) = state.entries[key] else { return [] }
+            state.entries[key] = nil
+            return waiters
+        }
+        for waiter in waiters { waiter.succeed(response) }
+    }
+
     /// Number of remembered answers.
     public var count: Int { self.state.withLock { $0.entries.count } }
 

@@ -173,7 +173,7 @@ public final class PaymentSwitch: Sendable {
         let flow = try? PaymentRequest.flow(of: request)
         guard self.admit() else {
             let response = self.decline(request, code: .issuerUnavailable, flow: flow, reason: "too many transactions in flight")
-            self.duplicates.complete(key, with: response)
+            self.duplicates.forget(key, answering: response)
             self.count(flow: flow, code: ResponseCode.issuerUnavailable.rawValue, shed: true)
             self.metrics.shed.increment()
             return eventLoop.makeSucceededFuture(response)

@@ -86,6 +86,19 @@ struct SwitchStateTests {
         }
     }
 
+    @Test func aForgottenRequestAnswersItsWaitersAndIsNewWhenRepeated() throws {
+        let loop = EmbeddedEventLoop()
+        let detector = DuplicateDetector(spec: self.spec)
+        let original = request("0200", [11: "000001", 32: "12345", 37: "000000000001", 41: "TERM0001", 13: "1121"])
+        let key = try #require(DuplicateDetector.Key(original))
+        guard case .process = detector.check(key, on: loop) else { Issue.record("first seen as a repeat"); return }
+        guard case .repeatOf(let waiting) = detector.check(key, on: loop) else { Issue.record("repeat processed"); return }
+        detector.forget(key, answering: original.makeResponse(responseCode: "91"))
+        #expect(try waiting.wait().responseCode == "91")
+        #expect(detector.count == 0)
+        guard case .process = detector.check(key, on: loop) else { Issue.record("a forgotten request was answered again"); return }
+    }
+
     @Test func answersSurviveARestartOfTheSwitch() throws {
         let loop = EmbeddedEventLoop()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dup-\(UInt64.random(in: 0...UInt64.max))").path
