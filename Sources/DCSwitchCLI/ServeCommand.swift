@@ -39,19 +39,26 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
+    @Option(help: "Transactions the switch carries at once; beyond, requests are declined 91 at once (overrides switch.maxInFlight of the network file, default 256).")
+    var maxInFlight: Int?
+
     func validate() throws {
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level \(self.logLevel): use trace, debug, info, notice, warning, error or critical")
         }
         guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let maxInFlight, maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1") }
     }
 
     func loadNetwork() throws -> NetworkConfiguration {
+        var network: NetworkConfiguration
         do {
-            return try NetworkConfiguration.load(path: self.config)
+            network = try NetworkConfiguration.load(path: self.config)
         } catch {
             throw ValidationError("--config \(self.config): \(error)")
         }
+        if let maxInFlight { network.switchNode.maxInFlight = maxInFlight }
+        return network
     }
 
     func logger(_ label: String) -> Logger {

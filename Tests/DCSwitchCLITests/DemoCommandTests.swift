@@ -6,6 +6,12 @@ import Testing
 /// the registry check and the conservation check pass and land in the report, and the process exits 0.
 @Suite("dcswitch demo: the main command, short")
 struct DemoCommandTests {
+    @Test func aMaxInFlightBelowOneIsRefusedByName() throws {
+        let result = try CLI.run(["demo", "--max-in-flight", "0"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--max-in-flight must be at least 1"), "\(result.stderr)")
+    }
+
     @Test func aShortDemoRunsEveryFlowAndItsRegistryAndConservationChecksPass() async throws {
         let database = try await TestPostgres.shared.makeDatabase(prefix: "demo")
         defer { try? database.drop() }
