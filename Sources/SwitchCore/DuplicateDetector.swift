@@ -90,7 +90,7 @@ public final class DuplicateDetector: Sendable {
         self.spec = spec
     }
 
-    /// Keeps answers as ``init(retention:capacity:)`` does, and in the log at `path` (created when missing): the
+    /// Keeps answers as ``init(spec:retention:capacity:)`` does, and in the log at `path` (created when missing): the
     /// answers it holds that are still within `retention` are loaded, and the file is rewritten with only them.
     /// A torn last line (a crash in the middle of a write) is skipped.
     public init(
@@ -131,26 +131,38 @@ public final class DuplicateDetector: Sendable {
 
     public func check(_ key: Key, on eventLoop: any EventLoop) -> Verdict {
         let now = DispatchTimeNanos.now()
-        return self.state.withLock { state -> Verdict in
+        let remembered = self.state.withLock { state -> Either in
             switch state.entries[key] {
             case .none:
                 state.entries[key] = .inProgress([])
                 self.evict(&state, now: now)
-                return .process
+                return .verdict(.process)
             case .inProgress(var waiters):
                 let promise = eventLoop.makePromise(of: ISO8583Message.self)
                 waiters.append(promise)
                 state.entries[key] = .inProgress(waiters)
-                return .repeatOf(promise.futureResult)
+                return .verdict(.repeatOf(promise.futureResult))
             case .done(let bytes, _):
-                do {
-                    return .repeatOf(eventLoop.makeSucceededFuture(try self.spec.decode(bytes: bytes)))
-                } catch {
-                    // Bytes this detector encoded itself: not reached unless the codec breaks its own round trip.
-                    return .repeatOf(eventLoop.makeFailedFuture(error))
-                }
+                return .answer(bytes)
             }
         }
+        switch remembered {
+        case .verdict(let verdict):
+            return verdict
+        case .answer(let bytes):
+            // Decoded outside the lock, which every request takes.
+            do {
+                return .repeatOf(eventLoop.makeSucceededFuture(try self.spec.decode(bytes: bytes)))
+            } catch {
+                // Bytes this detector encoded itself: not reached unless the codec breaks its own round trip.
+                return .repeatOf(eventLoop.makeFailedFuture(error))
+            }
+        }
+    }
+
+    private enum Either {
+        case verdict(Verdict)
+        case answer([UInt8])
     }
 
     /// Stores the answer to a processed request and answers any repeats that waited for it.
