@@ -449,6 +449,25 @@ struct InlinePathTests {
         }
     }
 
+    /// More runs of one class in a bitmap word than the decoder's inline loop gathers at once (fields
+    /// alternating between classes), whole and with each value broken in turn.
+    @Test func manyRunsInOneWord() throws {
+        let fields = (2...63).map { #""\#($0)":{"class":"\#($0 % 2 == 0 ? "n" : "ans")","length":2}"# }
+        let spec = try MessageSpec.fromJSON(#"{"name":"runs","bitmap":{"encoding":"hex"},"fields":{"# + fields.joined(separator: ",") + "}}")
+        var message = ISO8583Message(mti: "0200")
+        for n in 2...63 { message[n] = n % 2 == 0 ? "12" : "A~" }
+        let bytes = Array(try spec.encode(message).readableBytesView)
+        let decoded = try spec.decode(bytes: bytes)
+        for n in 2...63 { #expect(decoded[n] == (n % 2 == 0 ? "12" : "A~")) }
+        Self.expectBothPathsAgree(bytes, spec: spec)
+        for n in 2...63 {
+            var broken = bytes
+            broken[20 + (n - 2) * 2 + 1] = n % 2 == 0 ? UInt8(ascii: "x") : 0x7F
+            Self.expectBothPathsAgree(broken, spec: spec)
+            #expect(throws: ISO8583Error.self) { try spec.decode(bytes: broken) }
+        }
+    }
+
     static func expectBothPathsAgree(_ bytes: [UInt8], spec: MessageSpec) {
         for var options in [DecodeOptions.strict, DecodeOptions.lenient] {
             let inline = Self.outcome(bytes, options, spec: spec)

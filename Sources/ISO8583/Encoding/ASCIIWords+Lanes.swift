@@ -54,6 +54,55 @@ extension ASCIIWords {
         return Self.noneFailing(failing)
     }
 
+    /// The `count` (at most 16) bytes at `base + start` as one vector, for a value that ends at least eight
+    /// bytes into the buffer (`start + count >= 8`, as every field of a message does: an MTI and a bitmap
+    /// come first), and the mask of the high bits that belong to the value.
+    ///
+    /// The lanes are the first and the last eight bytes, overlapping when fewer than 16; a value shorter than
+    /// eight is the word that ends where it ends, twice, and its bytes before the value are outside the
+    /// mask. A class test of the lanes, masked, tells about the value whatever its length. Reads nothing
+    /// outside `base + min(start, start + count - 8) ..< base + start + count`.
+    ///
+    /// An empty value is the eight bytes before it, all in the mask: a test of them may fail where the empty
+    /// value would not (callers then look again the slow way), but never passes wrongly.
+    @inlinable @inline(__always)
+    static func valueLanes(_ base: UnsafeRawPointer, at start: Int, count: Int) -> (lanes: Lanes, mask: UInt64) {
+        let last = base + (start &+ count &- 8)
+        let first = count >= 8 ? base + start : last
+        let before = UInt64(truncatingIfNeeded: (8 &- Swift.min(count, 8)) &<< 3)
+        let mask = Self.highs &<< before
+        return (unsafeBitCast(SIMD2(Self.load(first), Self.load(last)), to: Lanes.self), mask)
+    }
+
+    /// Whether every one of the `count` bytes at `base + start` is in `Class`, for bytes that end at least
+    /// eight bytes into the buffer (`start + count >= 8`): up to sixteen in one test of ``valueLanes(_:at:count:)``,
+    /// more sixteen at a time. Reads nothing outside `base + min(start, start + count - 8) ..< base + start + count`.
+    @inlinable @inline(__always)
+    static func allPassAfterWord<Class: WordClass>(in base: UnsafeRawPointer, at start: Int, count: Int, _: Class.Type) -> Bool {
+        guard count > 0 else { return true }
+        if count <= 16 {
+            let (lanes, mask) = Self.valueLanes(base, at: start, count: count)
+            return Self.noneFailing(Class.failing(lanes), mask: mask)
+        }
+        let from = base + start
+        var failing = Lanes()
+        var i = 0
+        while count &- i > 16 {
+            failing |= Class.failing(from.loadUnaligned(fromByteOffset: i, as: Lanes.self))
+            i &+= 16
+        }
+        // The last sixteen, overlapping bytes already looked at.
+        failing |= Class.failing(from.loadUnaligned(fromByteOffset: count &- 16, as: Lanes.self))
+        return Self.noneFailing(failing)
+    }
+
+    /// Whether no byte of `failing` under `mask` (in both halves) has its high bit set.
+    @inlinable @inline(__always)
+    static func noneFailing(_ failing: Lanes, mask: UInt64) -> Bool {
+        let words = unsafeBitCast(failing, to: SIMD2<UInt64>.self)
+        return (words[0] | words[1]) & mask == 0
+    }
+
     /// ``copyChecked(_:at:count:to:room:_:)`` for more than eight bytes: sixteen at a time, writing
     /// exactly `count` bytes at `out`.
     @inlinable @inline(__always)

@@ -153,6 +153,34 @@ enum ASCIIWords {
         return true
     }
 
+    /// The value of the `count` (1–4) ASCII digits that end at `base + end`, or `nil` if one is not a digit.
+    /// Reads the four bytes before `end`, which must be at least 4.
+    @inlinable @inline(__always)
+    static func decimal(_ base: UnsafeRawPointer, endingAt end: Int, count: Int) -> Int? {
+        let word = UInt32(littleEndian: (base + (end &- 4)).loadUnaligned(as: UInt32.self))
+        // The bytes before the digits (the low ones: the first in memory) count as '0's.
+        let keep = UInt32.max &<< UInt32(truncatingIfNeeded: (4 &- count) &<< 3)
+        let text = (word & keep) | (0x3030_3030 & ~keep)
+        guard Self.digits(UInt64(text)) == 0x8080_8080 else { return nil }
+        // Digit values, the first in the low byte; pairs of them, then the pairs.
+        let d = text &- 0x3030_3030
+        let pairs = (d & 0x000F_000F) &* 10 &+ ((d &>> 8) & 0x000F_000F)
+        return Int(truncatingIfNeeded: (pairs & 0xFFFF) &* 100 &+ (pairs &>> 16))
+    }
+
+    /// `value` (under 10,000) as four ASCII digits, the first in the low byte (memory order).
+    @inlinable @inline(__always)
+    static func fourDigits(_ value: UInt16) -> UInt32 {
+        let v = UInt32(value)
+        // Hundreds and the rest, then the tens of each (divisions as multiply and shift, exact below 10,000
+        // and 100).
+        let high = (v &* 5243) &>> 19
+        let low = v &- high &* 100
+        let highTens = (high &* 103) &>> 10
+        let lowTens = (low &* 103) &>> 10
+        return 0x3030_3030 | highTens | (high &- highTens &* 10) &<< 8 | lowTens &<< 16 | (low &- lowTens &* 10) &<< 24
+    }
+
     /// The value of 16 hex characters at `pointer`, or `nil` if one is not a hex digit.
     @inlinable @inline(__always)
     static func parseHex16(_ pointer: UnsafeRawPointer) -> UInt64? {

@@ -183,6 +183,8 @@ struct FieldLayout: Sendable {
     @usableFromInline var encodeBound: Int32 = 0
     /// Wire bytes per unit of the length, as a shift: 1 for hex text whose length counts bytes, else 0.
     @usableFromInline var countShift: UInt8 = 0
+    /// The field's number (0 for an undefined field), so that the decoder's inner loop need not keep it.
+    @usableFromInline var number: UInt16 = 0
 
     /// The shapes of field the decoder reads inline: ASCII text or hex text, a fixed length or an ASCII
     /// length prefix, the value stored as the text it is on the wire. Everything else takes the general,
@@ -256,6 +258,7 @@ struct FieldLayout: Sendable {
         self.encodeKind = Self.encodeKind(of: self)
         self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
         self.encodeBound = self.prefixBytes &+ (self.prefix == .fixed ? 2 &* self.length : 0)
+        self.number = UInt16(truncatingIfNeeded: spec.number)
     }
 
     /// The inline shape the encoder writes a field set by text in, if any; any value that does not fit it

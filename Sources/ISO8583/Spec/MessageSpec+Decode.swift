@@ -298,72 +298,159 @@ struct MessageDecoder {
         var written: Int
     }
 
+    /// At most this many runs are gathered in one call of
+    /// ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` (the reference message has seven):
+    /// the loop stops before a field that would start one more, and the next call goes on from there.
+    static let maximumRuns = 16
+
     /// Reads the fields of one bitmap word that are in an inline shape (``FieldLayout/fastKind``) and fine,
     /// and stops, before reading it, at the first that is not: in another shape, or with anything wrong
     /// (the general path then reads it and reports the problem, or accepts it with a warning).
     ///
-    /// Out of line and free of errors, so that the loop keeps its state in registers.
+    /// The loop reads the framing (prefix, length, room), writes the entries and notes runs: fields that
+    /// follow one another with the same class. Their contents are checked after it, a run at a time
+    /// (``firstFailingRun(_:count:table:layouts:_:)``): the run's bytes, length prefixes included, in one
+    /// pass (a digit is in every class so gathered; a field of the other classes, or one with BER-TLV
+    /// subfields, is a run of its own). When a check fails, the reading goes back to the field with the
+    /// problem. The loop calls nothing, so that it keeps its state in registers. Out of line and free of
+    /// errors.
     @inline(never)
     static func readInlineFields(
         _ base: UnsafeRawPointer, end: Int, layouts: UnsafePointer<FieldLayout>, firstNumber: Int,
         into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int, cursor: inout FastCursor
     ) {
-        var word = cursor.word
-        var position = cursor.position
-        var written = cursor.written
-        defer { cursor = FastCursor(word: word, position: position, written: written) }
-        while word != 0, written < capacity {
-            let lz = word.leadingZeroBitCount
-            let number = firstNumber &+ lz
-            // Through the pointer, so that only what this field needs is loaded.
-            let layout = layouts + number
-            let kind = layout.pointee.fastKind
-            guard kind != .general else { return }
-            var count = Int(layout.pointee.length)
-            let prefixBytes = Int(layout.pointee.prefixBytes)
-            var start = position
-            if prefixBytes != 0 {
-                guard end &- start >= prefixBytes else { return }
-                count = 0
-                for i in 0..<prefixBytes {
-                    let d = base.load(fromByteOffset: start &+ i, as: UInt8.self) &- 48
-                    guard d < 10 else { return }
-                    count = count &* 10 &+ Int(d)
+        // Prefixes and short values are read as the word that ends where they end, reaching back into the
+        // bytes before them: there are always eight (an MTI and a bitmap come first).
+        guard cursor.position >= 8 else { return }
+        withUnsafeTemporaryAllocation(of: Run.self, capacity: Self.maximumRuns &+ 1) { runs in
+            let runs = runs.baseAddress!
+            var word = cursor.word
+            var position = cursor.position
+            var written = cursor.written
+            let wordLayouts = layouts + firstNumber
+            var runCount = 0
+            var runKind = FieldLayout.FastKind.general
+            while word != 0, written < capacity {
+                let lz = word.leadingZeroBitCount
+                // Through the pointer, so that only what this field needs is loaded.
+                let layout = wordLayouts + lz
+                let kind = layout.pointee.fastKind
+                guard kind != .general else { break }
+                let maximum = Int(layout.pointee.length)
+                var count = maximum
+                let prefixBytes = Int(layout.pointee.prefixBytes)
+                var start = position
+                if prefixBytes != 0 {
+                    start &+= prefixBytes
+                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes), value <= maximum else { break }
+                    count = value
                 }
-                guard count <= Int(layout.pointee.length) else { return }
-                start &+= prefixBytes
+                let byteCount = count &<< layout.pointee.countShift
+                guard end &- start >= byteCount, byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
+                if kind != runKind {
+                    guard runCount < Self.maximumRuns else { break }
+                    (runs + runCount).initialize(to: Run(kind: kind, entry: Int32(truncatingIfNeeded: written), start: Int32(truncatingIfNeeded: position)))
+                    runCount &+= 1
+                    // These end their run (a run of one).
+                    runKind = kind == .hexBERTLV || kind == .otherClass ? .general : kind
+                }
+                (table + written).initialize(to: ISO8583Message.Entry(
+                    number: layout.pointee.number, representation: .text, wireValid: true,
+                    valueStart: Int32(truncatingIfNeeded: start), valueBytes: Int32(truncatingIfNeeded: byteCount),
+                    count: Int32(truncatingIfNeeded: byteCount), wireStart: Int32(truncatingIfNeeded: position),
+                    wireLength: Int32(truncatingIfNeeded: start &+ byteCount &- position)
+                ))
+                written &+= 1
+                position = start &+ byteCount
+                word &= (UInt64.max &>> 1) &>> UInt64(lz)
             }
-            let byteCount = count &<< layout.pointee.countShift
-            guard end &- start >= byteCount else { return }
-            switch kind {
-            case .digits:
-                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.Digits.self) else { return }
-            case .printable:
-                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.Printable.self) else { return }
-            case .alphanumeric:
-                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.LettersDigitsSpace.self) else { return }
-            case .track:
-                guard ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.TrackCharacters.self) else { return }
-            case .otherClass:
-                guard layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: byteCount) == nil else { return }
-            case .hex:
-                guard byteCount & 1 == 0, ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self) else { return }
-            case .hexBERTLV:
-                guard byteCount & 1 == 0, ASCIIWords.allPass(in: base, at: start, count: byteCount, ASCIIWords.HexDigits.self),
-                      BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: byteCount))
-                else { return }
-            case .unchecked, .general:
-                break
+            if runCount > 0 {
+                // Each run ends where the next starts, the last where the loop stopped.
+                (runs + runCount).initialize(to: Run(kind: .general, entry: Int32(truncatingIfNeeded: written), start: Int32(truncatingIfNeeded: position)))
+                if let bad = Self.firstFailingRun(runs, count: runCount, table: table, layouts: layouts, base) {
+                    // Back to the field with the problem: its bit and those after it, its place, its entry.
+                    let entry = table[bad]
+                    word = cursor.word & UInt64.max &>> UInt64(truncatingIfNeeded: Int(entry.number) &- firstNumber)
+                    position = Int(entry.wireStart)
+                    written = bad
+                }
             }
-            (table + written).initialize(to: ISO8583Message.Entry(
-                number: UInt16(truncatingIfNeeded: number), representation: .text, wireValid: true,
-                valueStart: Int32(truncatingIfNeeded: start), valueBytes: Int32(truncatingIfNeeded: byteCount),
-                count: Int32(truncatingIfNeeded: byteCount), wireStart: Int32(truncatingIfNeeded: position),
-                wireLength: Int32(truncatingIfNeeded: start &+ byteCount &- position)
-            ))
-            written &+= 1
-            position = start &+ byteCount
-            word &= (UInt64.max &>> 1) &>> UInt64(lz)
+            cursor = FastCursor(word: word, position: position, written: written)
+        }
+    }
+
+    /// Fields read inline that follow one another with the same class: the kind, the first one's entry and
+    /// where it starts. The run ends where the next begins.
+    struct Run {
+        var kind: FieldLayout.FastKind
+        var entry: Int32
+        var start: Int32
+    }
+
+    /// The index in `table` of the first field of the `count` runs (and one more that marks their end)
+    /// whose content is not in its class or structure, or `nil`.
+    static func firstFailingRun(
+        _ runs: UnsafePointer<Run>, count: Int, table: UnsafePointer<ISO8583Message.Entry>, layouts: UnsafePointer<FieldLayout>,
+        _ base: UnsafeRawPointer
+    ) -> Int? {
+        for r in 0..<count {
+            let run = runs[r]
+            let from = Int(run.start)
+            let to = Int(runs[r &+ 1].start)
+            let passes: Bool
+            switch run.kind {
+            case .digits: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Digits.self)
+            case .printable: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Printable.self)
+            case .alphanumeric: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.LettersDigitsSpace.self)
+            case .track: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.TrackCharacters.self)
+            case .hex: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.HexDigits.self)
+            case .unchecked, .general: passes = true
+            case .otherClass, .hexBERTLV:
+                // A run of one field, checked as it is.
+                let entry = table[Int(run.entry)]
+                passes = Self.longValuePasses(run.kind, layout: layouts + Int(entry.number), base, at: Int(entry.valueStart), count: Int(entry.valueBytes))
+            }
+            if passes { continue }
+            // The first field of the run that fails.
+            let last = Int(runs[r &+ 1].entry) &- 1
+            for index in Int(run.entry)..<last {
+                let entry = table[index]
+                let fieldFrom = Int(entry.wireStart)
+                let fieldTo = fieldFrom &+ Int(entry.wireLength)
+                let fieldPasses: Bool
+                switch run.kind {
+                case .digits: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Digits.self)
+                case .printable: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Printable.self)
+                case .alphanumeric: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.LettersDigitsSpace.self)
+                case .track: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.TrackCharacters.self)
+                case .hex: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.HexDigits.self)
+                case .unchecked, .general, .otherClass, .hexBERTLV: fieldPasses = true
+                }
+                if !fieldPasses { return index }
+            }
+            return last
+        }
+        return nil
+    }
+
+    /// The check of a field of ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` that
+    /// is a run of its own: one of the other classes, or one with BER-TLV subfields.
+    @inline(never)
+    static func longValuePasses(
+        _ kind: FieldLayout.FastKind, layout: UnsafePointer<FieldLayout>, _ base: UnsafeRawPointer, at start: Int, count: Int
+    ) -> Bool {
+        switch kind {
+        case .digits: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.Digits.self)
+        case .printable: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.Printable.self)
+        case .alphanumeric: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.LettersDigitsSpace.self)
+        case .track: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.TrackCharacters.self)
+        case .otherClass: return layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: count) == nil
+        case .hex: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
+        case .hexBERTLV:
+            return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
+                && BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: count))
+        case .unchecked, .general:
+            return true
         }
     }
 

@@ -395,6 +395,10 @@ extension MessageSpec {
 
     @inline(__always)
     private func writeMTI(_ mti: MTI, into buffer: inout RawWriter) {
+        if self.mtiEncoding == .ascii {
+            buffer.write(word: ASCIIWords.fourDigits(mti.value))
+            return
+        }
         let d = mti.digits
         switch self.mtiEncoding {
         case .ascii:
@@ -720,6 +724,14 @@ struct RawWriter {
     mutating func write(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
         self.write(a, b)
         self.write(c, d)
+    }
+
+    /// The four bytes of `word`, the lowest first.
+    @inline(__always)
+    mutating func write(word: UInt32) {
+        precondition(self.index &+ 4 <= self.out.count, "encoder size bound too small")
+        self.out.storeBytes(of: word.littleEndian, toByteOffset: self.index, as: UInt32.self)
+        self.index &+= 4
     }
 
     @inline(__always)
