@@ -71,11 +71,15 @@ extension MessageSpec {
             // Entries are in ascending order: when the first and last are in 2–128 and there is no tertiary
             // bitmap, every one is, and the bitmaps are all the plan is.
             if !tertiary, let first = entries.first, let last = entries.last, first.number >= 2, last.number <= 128 {
+                // Bit n of the 128 in word (n - 1) / 64 (0 or 1 here), without a branch or a select per entry.
                 var words: (UInt64, UInt64) = (0, 0)
-                for entry in entries {
-                    let n = Int(entry.number) &- 1
-                    let bit = UInt64(1) &<< UInt64(truncatingIfNeeded: 63 &- (n & 63))
-                    if n < 64 { words.0 |= bit } else { words.1 |= bit }
+                withUnsafeMutableBytes(of: &words) { words in
+                    for entry in entries {
+                        let n = Int(entry.number) &- 1
+                        let word = ((n &>> 6) & 1) &<< 3
+                        let bits = words.load(fromByteOffset: word, as: UInt64.self)
+                        words.storeBytes(of: bits | (1 &<< 63) &>> UInt64(truncatingIfNeeded: n & 63), toByteOffset: word, as: UInt64.self)
+                    }
                 }
                 plan.primary = words.0
                 plan.secondary = words.1
