@@ -17,6 +17,7 @@ final class ClientLinkChannelHandler<Codec: LinkMessageCodec>: ChannelInboundHan
         context.fireChannelActive()
     }
 
+    @_specialize(exported: false, where Codec == ISO8583LinkCodec)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.core.frameReceived(Self.unwrapInboundIn(data), connectionID: self.connectionID)
     }

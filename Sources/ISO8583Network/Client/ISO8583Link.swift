@@ -115,6 +115,7 @@ public final class ISO8583Link<Codec: LinkMessageCodec>: Sendable {
     /// - Parameters:
     ///   - request: the request; the codec must give it a match key.
     ///   - timeout: how long to wait; the configuration's ``Configuration/requestTimeout`` when `nil`.
+    @_specialize(exported: false, where Codec == ISO8583LinkCodec)
     public func send(_ request: Codec.Message, timeout: TimeAmount? = nil) -> EventLoopFuture<Codec.Message> {
         let promise = self.eventLoop.makePromise(of: Codec.Message.self)
         self.onLoop { $0.send(request, timeout: timeout, promise: promise) }

@@ -4,7 +4,7 @@ import NIOCore
 
 /// One accepted connection of an ``ISO8583Server``: answers network management through the
 /// ``HostLinkStateMachine``, hands requests to the application, writes answers as they complete
-/// (in any order) and flushes once per read burst.
+/// (in any order) and flushes once per read burst. Pre-specialized for ``ISO8583LinkCodec`` (see ``LinkCore``).
 final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHandler {
     typealias InboundIn = ISO8583Frame
     typealias OutboundOut = ByteBuffer
@@ -76,6 +76,7 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
         context.close(promise: nil)
     }
 
+    @_specialize(exported: false, where Codec == ISO8583LinkCodec)
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.inReadBurst = true
         let frame = Self.unwrapInboundIn(data)
@@ -123,6 +124,7 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
         }
     }
 
+    @_specialize(exported: false, where Codec == ISO8583LinkCodec)
     func channelReadComplete(context: ChannelHandlerContext) {
         self.inReadBurst = false
         if self.needsFlush {
@@ -167,6 +169,7 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
             }
     }
 
+    @_specialize(exported: false, where Codec == ISO8583LinkCodec)
     private func answer(_ result: Result<Codec.Message?, any Error>, tpdu: TPDU?) {
         switch result {
         case .success(.some(let response)):
@@ -199,7 +202,7 @@ final class ServerConnectionHandler<Codec: LinkMessageCodec>: ChannelInboundHand
     /// Encodes and writes (without flushing) one answer; returns whether it was written.
     private func write(_ message: Codec.Message, tpdu: TPDU?) -> Bool {
         guard let context = self.context else { return false }
-        var buffer = context.channel.allocator.buffer(capacity: 512)
+        var buffer = context.channel.allocator.buffer(capacity: 1024)  // dcswitch-1987 answers often pass 512 bytes
         do {
             let codec = self.codec
             try buffer.writeISO8583Frame(self.framing, tpdu: tpdu) { body in
