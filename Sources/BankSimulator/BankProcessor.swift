@@ -112,11 +112,18 @@ public final class BankProcessor: Sendable {
         }
         let logger = self.logger
         let state = self.state
-        return durable.futureResult.map { Optional(response) }.recover { error in
-            state.withLockedValue { $0.statistics.journalFailures += 1 }
-            logger.info("leg not answered: its journal entry is not durable", metadata: ["iso.stan": "\(request.stan ?? "")", "journal.error": "\(error)"])
-            return nil
+        let answered = eventLoop.makePromise(of: ISO8583Message?.self)
+        durable.futureResult.whenComplete { result in
+            switch result {
+            case .success:
+                answered.succeed(response)
+            case .failure(let error):
+                state.withLockedValue { $0.statistics.journalFailures += 1 }
+                logger.info("leg not answered: its journal entry is not durable", metadata: ["iso.stan": "\(request.stan ?? "")", "journal.error": "\(error)"])
+                answered.succeed(nil)
+            }
         }
+        return answered.futureResult
     }
 
     /// Asks `authorizer` about a debit paid from a wallet; legs the books will decline anyway pass.

@@ -18,6 +18,18 @@ public struct CoinMovement: Hashable, Sendable {
         public var coinID: String
         public var value: Int64
         public var disposition: Disposition
+
+        /// Appends `ID:VALUE` (or `ID:VALUE:KIND`) to a `;`-separated list.
+        func append(to list: inout String, withKind: Bool) {
+            if !list.isEmpty { list += ";" }
+            list += self.coinID
+            list += ":"
+            list += String(self.value)
+            if withKind {
+                list += ":"
+                list.append(self.disposition.rawValue)
+            }
+        }
     }
 
     public var items: [Item]
@@ -35,18 +47,51 @@ public struct CoinMovement: Hashable, Sendable {
     /// Parses DE 124.03 (`ID:VALUE:T|R`) and DE 124.11 (`ID:VALUE:P|C`).
     public init(spent: String?, created: String?) throws(ParseError) {
         var items: [Item] = []
-        for (element, text, allowed) in [("124.03", spent, "TR"), ("124.11", created, "PC")] {
-            guard let text, !text.isEmpty else { continue }
-            for item in text.split(separator: ";") {
-                let parts = item.split(separator: ":")
-                guard parts.count == 3, let value = Int64(parts[1]), value > 0, parts[2].count == 1,
-                      let kind = Disposition(rawValue: parts[2].first!), allowed.contains(kind.rawValue), !parts[0].isEmpty else {
-                    throw ParseError(element: element, item: String(item))
-                }
-                items.append(Item(coinID: String(parts[0]), value: value, disposition: kind))
-            }
-        }
+        items.reserveCapacity(4)
+        try Self.parse(spent, element: "124.03", allowed: [.transferred, .retired], into: &items)
+        try Self.parse(created, element: "124.11", allowed: [.createdForPayee, .change], into: &items)
         self.items = items
+    }
+
+    /// Reads `ID:VALUE:KIND` items separated by `;` from the UTF-8 bytes: one string (the id) per item.
+    private static func parse(_ text: String?, element: String, allowed: [Disposition], into items: inout [Item]) throws(ParseError) {
+        guard var text, !text.isEmpty else { return }
+        let parsed: Bool = text.withUTF8 { bytes in
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+                guard let item = Self.item(bytes[start..<end], allowed: allowed) else { return false }
+                items.append(item)
+                start = end + 1
+            }
+            return true
+        }
+        guard parsed else {
+            let bad = text.split(separator: ";").first { Self.item(Array($0.utf8)[...], allowed: allowed) == nil }
+            throw ParseError(element: element, item: String(bad ?? Substring(text)))
+        }
+    }
+
+    /// One `ID:VALUE:KIND` item: a non-empty id, a positive decimal value, one allowed kind letter.
+    private static func item<Bytes: Collection<UInt8>>(_ bytes: Bytes, allowed: [Disposition]) -> Item? where Bytes.Index == Int {
+        guard let firstColon = bytes.firstIndex(of: UInt8(ascii: ":")), firstColon > bytes.startIndex else { return nil }
+        let rest = bytes[(firstColon + 1)...]
+        guard let secondColon = rest.firstIndex(of: UInt8(ascii: ":")), secondColon > rest.startIndex,
+              bytes.endIndex - secondColon == 2 else { return nil }
+        var value: Int64 = 0
+        for digit in rest[..<secondColon] {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int64(digit - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        guard value > 0, let kind = Disposition(rawValue: Character(UnicodeScalar(bytes[secondColon + 1]))), allowed.contains(kind) else {
+            return nil
+        }
+        let id = String(decoding: bytes[bytes.startIndex..<firstColon], as: UTF8.self)
+        return Item(coinID: id, value: value, disposition: kind)
     }
 
     /// Value the payee receives: coins moved whole plus coins created for it.
@@ -63,8 +108,11 @@ public struct CoinMovement: Hashable, Sendable {
 
     /// DE 124.03 of the credit leg: the coins the payee now owns, `ID:VALUE;…`.
     public var payeeCoinList: String {
-        self.items.filter { $0.disposition == .transferred || $0.disposition == .createdForPayee }
-            .map { "\($0.coinID):\($0.value)" }.joined(separator: ";")
+        var list = ""
+        for item in self.items where item.disposition == .transferred || item.disposition == .createdForPayee {
+            item.append(to: &list, withKind: false)
+        }
+        return list
     }
 
     /// One owner-change record per coin.

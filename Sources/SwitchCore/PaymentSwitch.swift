@@ -266,7 +266,8 @@ public final class PaymentSwitch: Sendable {
                 }
                 let movement: CoinMovement
                 do throws(CoinMovement.ParseError) {
-                    movement = try CoinMovement(spent: answer.value124("03", self), created: answer.value124("11", self))
+                    let elements = answer.elements124(self)
+                    movement = try CoinMovement(spent: elements.value("03"), created: elements.value("11"))
                 } catch {
                     self.reverse(debit, bankID: payerBank.id, amount: payment.amount, isCredit: false)
                     self.ended(txn)
@@ -674,12 +675,18 @@ public final class PaymentSwitch: Sendable {
     private func approve(_ request: ISO8583Message, flow: Flow, txn: String, movement: CoinMovement, authorization: String?) -> ISO8583Message {
         var response = request.makeResponse(responseCode: "00")
         response[38] = authorization ?? String(txn.suffix(6))
-        let spent = movement.items.filter { $0.disposition == .transferred || $0.disposition == .retired }
-        let created = movement.items.filter { $0.disposition == .createdForPayee || $0.disposition == .change }
+        var spent = ""
+        var created = ""
+        for item in movement.items {
+            switch item.disposition {
+            case .transferred, .retired: item.append(to: &spent, withKind: true)
+            case .createdForPayee, .change: item.append(to: &created, withKind: true)
+            }
+        }
         var dc: [(String, String)] = []
-        if !spent.isEmpty { dc.append(("03", spent.map { "\($0.coinID):\($0.value):\($0.disposition.rawValue)" }.joined(separator: ";"))) }
+        if !spent.isEmpty { dc.append(("03", spent)) }
         dc.append(("05", txn))
-        if !created.isEmpty { dc.append(("11", created.map { "\($0.coinID):\($0.value):\($0.disposition.rawValue)" }.joined(separator: ";"))) }
+        if !created.isEmpty { dc.append(("11", created)) }
         dc.append(("13", flow.rawValue))
         response[124] = self.buildDC(dc)
         return response
@@ -761,8 +768,13 @@ public final class PaymentSwitch: Sendable {
 extension ISO8583Message {
     /// An element of DE 124 under the switch's spec.
     func value124(_ id: String, _ owner: PaymentSwitch) -> String? {
-        guard let text = self[124], let elements = try? Subfields.parse(text, as: owner.dcFormat, field: 124) else { return nil }
-        return elements.first(where: { $0.id == id })?.value
+        self.elements124(owner).value(id)
+    }
+
+    /// The elements of DE 124 (none when it is absent or malformed): parse once, look up several.
+    func elements124(_ owner: PaymentSwitch) -> [Subfield] {
+        guard let text = self[124], let elements = try? Subfields.parse(text, as: owner.dcFormat, field: 124) else { return [] }
+        return elements
     }
 
     /// An element of DE 124, or else the same id of DE 48 (customer data on account opening).
@@ -771,5 +783,12 @@ extension ISO8583Message {
         guard let text = self[48], let layout = owner.spec.field(48)?.subfields,
               let elements = try? Subfields.parse(text, as: layout, field: 48) else { return nil }
         return elements.first(where: { $0.id == id })?.value
+    }
+}
+
+extension [Subfield] {
+    /// The value of the first element with `id`.
+    func value(_ id: String) -> String? {
+        self.first(where: { $0.id == id })?.value
     }
 }

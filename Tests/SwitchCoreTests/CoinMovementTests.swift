@@ -22,8 +22,14 @@ struct CoinMovementTests {
         #expect(!movement.isBalanced)
     }
 
-    @Test(arguments: ["A:100", "A:x:T", "A:100:P", ":100:T", "A:-5:T"])
+    @Test(arguments: ["A:100", "A:x:T", "A:100:P", ":100:T", "A:-5:T", "A:0:T", "A::T", "A:100:TT", "A:100:T;", "A:99999999999999999999:T"])
     func malformedItemsAreRejected(_ spent: String) {
         #expect(throws: CoinMovement.ParseError.self) { try CoinMovement(spent: spent, created: nil) }
+    }
+
+    @Test func theErrorNamesTheElementAndTheItem() {
+        #expect(throws: CoinMovement.ParseError(element: "124.11", item: "N1-1:200:T")) {
+            try CoinMovement(spent: "B:500:R", created: "N1-0:300:P;N1-1:200:T")
+        }
     }
 }
