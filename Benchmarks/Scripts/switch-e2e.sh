@@ -4,7 +4,8 @@
 #
 #   Benchmarks/Scripts/switch-e2e.sh [RATE] [DURATION] [CONNECTIONS]
 #
-# Environment: PERF=1 records a perf profile of the switch process; SERVE_ARGS adds flags to `dcswitch serve`;
+# Environment: PERF=1 records a perf profile of the switch process; SYSCALLS=1 counts its system calls and context
+# switches per transaction (STAT_EVENTS=… other perf events); GEN_PERF=1 profiles the generator; SERVE_ARGS adds flags to `dcswitch serve`;
 # DCSWITCH_BIN runs that binary instead of building this tree. Besides the table it prints the CPU seconds the switch
 # process and the generator spent, per transaction: less sensitive to other work on the machine than latency.
 #
@@ -71,14 +72,25 @@ else
   # CPU the serve process spends per transaction: noise from other work on the machine changes latency, much less this.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$serve/stat"; }
   before="$(cpu_ticks)"
+  if [ -n "${SYSCALLS:-}" ]; then
+    perf stat -e "${STAT_EVENTS:-raw_syscalls:sys_enter,context-switches,cpu-migrations}" -x, -o "$work/stat.csv" -p "$serve" -- sleep "$duration" >/dev/null 2>&1 &
+    stat_pid=$!
+  fi
   if [ -n "${PERF:-}" ]; then
-    perf record -F 499 -g -o "$out/switch-e2e-$rate.perf.data" -p "$serve" -- sleep "$duration" >/dev/null 2>&1 &
+    perf record -F "${PERF_FREQ:-499}" -g -o "$out/switch-e2e-$rate.perf.data" -p "$serve" -- sleep "$duration" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  gen_perf=()
+  if [ -n "${GEN_PERF:-}" ]; then gen_perf=(perf record -F "${PERF_FREQ:-499}" -g -o "$out/switch-e2e-$rate.generator.perf.data" --); fi
   /usr/bin/time -f "generator CPU: %U s user, %S s system" \
-    "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
+    "${gen_perf[@]}" "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
     --report "$out/switch-e2e-$rate.json" --quiet
   after="$(cpu_ticks)"
+  if [ -n "${SYSCALLS:-}" ]; then
+    wait "$stat_pid" || true
+    answered="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sum(f.get("sent",0) for f in r["flows"].values()))' "$out/switch-e2e-$rate.json")"
+    awk -F, -v n="$answered" '$1 ~ /^[0-9]+$/ { printf "serve %s: %d = %.1f per transaction\n", $3, $1, $1 / n }' "$work/stat.csv"
+  fi
   if [ -n "${PERF:-}" ]; then wait "$perf_pid" || true; echo "profile: $out/switch-e2e-$rate.perf.data (perf report -i …)"; fi
   python3 - "$out/switch-e2e-$rate.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
