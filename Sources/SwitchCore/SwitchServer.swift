@@ -102,14 +102,19 @@ public final class SwitchServer: Sendable {
     }
 
     /// Stops taking requests, waits up to `drainTimeout` for pending reversals, completion advices and account openings
-    /// being finished, signs off the
-    /// banks.
-    public func shutdown(drainTimeout: TimeAmount = .seconds(5)) async throws {
+    /// being finished, signs off the banks.
+    ///
+    /// The three drains run side by side, each with the whole window: one after the other, a slow reversal queue used
+    /// up the window and left account openings unfinished until the next start (their wallets unregistered meanwhile).
+    public func shutdown(drainTimeout: TimeAmount = .seconds(10)) async throws {
         try? await self.server.close().get()
         let deadline = NIODeadline.now() + drainTimeout
-        _ = try? await self.paymentSwitch.reversals.drain(on: self.eventLoop, timeout: drainTimeout).get()
-        _ = try? await self.paymentSwitch.completions.drain(deadline: deadline, on: self.eventLoop).get()
-        _ = try? await self.paymentSwitch.drainOpenings(deadline: deadline, on: self.eventLoop).get()
+        let reversals = self.paymentSwitch.reversals.drain(on: self.eventLoop, timeout: drainTimeout)
+        let completions = self.paymentSwitch.completions.drain(deadline: deadline, on: self.eventLoop)
+        let openings = self.paymentSwitch.drainOpenings(deadline: deadline, on: self.eventLoop)
+        _ = try? await reversals.get()
+        _ = try? await completions.get()
+        _ = try? await openings.get()
         self.paymentSwitch.close()
         self.paymentSwitch.reversals.stop()
         try await self.bankLinks.shutdown(on: self.eventLoop).get()
