@@ -114,9 +114,18 @@ public struct TestDatabase: Sendable {
     /// A `postgres://` URL for this database.
     public var url: String { cluster.url(database: name) }
 
-    /// Drops the database (the cluster goes away at exit anyway).
+    /// Drops the database, in the background (the cluster goes away at exit anyway).
+    ///
+    /// Not on the caller's thread: callers are async tests on Swift's cooperative pool (two threads on a two-core
+    /// machine), and `psql`'s `DROP DATABASE … WITH (FORCE)` can take a long time under load (it waits for a
+    /// checkpoint and for the database's sessions to end). Two tests blocked there in `waitpid` froze every other test
+    /// of the run, including the one whose child process had to be killed for the load to stop.
     public func drop() throws {
-        try cluster.dropDatabase(name)
+        let cluster = self.cluster
+        let name = self.name
+        Thread.detachNewThread {
+            try? cluster.dropDatabase(name)
+        }
     }
 }
 
