@@ -1,3 +1,4 @@
+import DCSwitchTestKit
 import Foundation
 
 /// Runs the built `dcswitch` binary (it sits beside the test bundle in the build directory).
@@ -21,7 +22,13 @@ enum CLI {
             .appendingPathComponent(".build/debug/dcswitch")
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    /// Runs `dcswitch` with `arguments` to its end, on a thread of its own (the run may take seconds: it must not hold a
+    /// thread of the cooperative pool the other suites share).
+    static func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+        try await onOwnThread { try Self.runBlocking(arguments, stdin: stdin) }
+    }
+
+    private static func runBlocking(_ arguments: [String], stdin: String?) throws -> Result {
         let process = Process()
         process.executableURL = self.binary
         process.arguments = arguments

@@ -6,8 +6,8 @@ import Testing
 /// the registry check and the conservation check pass and land in the report, and the process exits 0.
 @Suite("dcswitch demo: the main command, short")
 struct DemoCommandTests {
-    @Test func aMaxInFlightBelowOneIsRefusedByName() throws {
-        let result = try CLI.run(["demo", "--max-in-flight", "0"])
+    @Test func aMaxInFlightBelowOneIsRefusedByName() async throws {
+        let result = try await CLI.run(["demo", "--max-in-flight", "0"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--max-in-flight must be at least 1"), "\(result.stderr)")
     }
@@ -29,10 +29,7 @@ struct DemoCommandTests {
                 "demo", "--config", configPath, "--database-url", database.url, "--data-dir", directory + "/data-\(attempt)",
                 "--rate", "100", "--duration", "3", "--banks", "2", "--report", report,
             ]
-            // The demo runs for several seconds: off the cooperative pool, which the other suites share.
-            let run = try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(with: Result { try CLI.run(arguments) }) }
-            }
+            let run = try await CLI.run(arguments)
             result = run
             if run.status == 0 || !run.stderr.contains("Address already in use") { break }
         }

@@ -113,7 +113,7 @@ struct FixtureLoadingTests {
         }
     }
 
-    @Test func theCommandRefusesABadFixtureBeforeSendingAnything() throws {
+    @Test func theCommandRefusesABadFixtureBeforeSendingAnything() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("replay-bad-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -121,7 +121,7 @@ struct FixtureLoadingTests {
         try Data("{\"steps\": [\n  {\"request\": \(Self.request),\n   \"expect\": {\"fields\": {\"39\": {\"exakt\": \"00\"}}}}\n]}\n".utf8).write(to: file)
         let junit = directory.appendingPathComponent("junit.xml")
         // Port 1 has no listener: a run that sent anything would report a connection error instead.
-        let result = try CLI.run(["replay", file.path, "--target", "127.0.0.1:1", "--junit", junit.path])
+        let result = try await CLI.run(["replay", file.path, "--target", "127.0.0.1:1", "--junit", junit.path])
         #expect(result.status == 2)
         #expect(result.stderr.contains("\(file.path):3:"), "\(result.stderr)")
         #expect(result.stderr.contains("steps[0].expect.fields.39.exakt"), "\(result.stderr)")

@@ -6,8 +6,8 @@ struct ISOCommandTests {
     let referenceHex = try! String(contentsOf: CLI.root.appendingPathComponent("Fixtures/iso87ascii-0200.hex"), encoding: .utf8)
         .trimmingCharacters(in: .whitespacesAndNewlines)
 
-    @Test func decodePrintsOneJSONObjectWithMaskedSensitiveFields() throws {
-        let result = try CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--hex", referenceHex])
+    @Test func decodePrintsOneJSONObjectWithMaskedSensitiveFields() async throws {
+        let result = try await CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--hex", referenceHex])
         #expect(result.status == 0)
         #expect(result.lines.count == 1)
         let object = try CLI.json(result.lines[0])
@@ -20,29 +20,29 @@ struct ISOCommandTests {
         #expect(fields.count == 20)
     }
 
-    @Test func revealShowsClearValuesThatEncodeBackToTheSameBytes() throws {
-        let decoded = try CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--reveal", "--hex", referenceHex])
+    @Test func revealShowsClearValuesThatEncodeBackToTheSameBytes() async throws {
+        let decoded = try await CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--reveal", "--hex", referenceHex])
         #expect(decoded.status == 0)
         let fields = try #require(try CLI.json(decoded.lines[0])["fields"] as? [String: String])
         #expect(fields["2"] == "4761739001010119")
-        let encoded = try CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: decoded.stdout)
+        let encoded = try await CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: decoded.stdout)
         #expect(encoded.status == 0)
         #expect(encoded.lines == [referenceHex])
     }
 
-    @Test func subfieldsBecomeNestedObjectsAndEncodeBack() throws {
-        let decoded = try CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--subfields", "--reveal", "--hex", referenceHex])
+    @Test func subfieldsBecomeNestedObjectsAndEncodeBack() async throws {
+        let decoded = try await CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--subfields", "--reveal", "--hex", referenceHex])
         let fields = try #require(try CLI.json(decoded.lines[0])["fields"] as? [String: Any])
         let emv = try #require(fields["55"] as? [String: String])
         #expect(emv["9F26"] == "A1B2C3D4E5F60718")
         #expect(emv["95"] == "0000000000")
-        let encoded = try CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: decoded.stdout)
+        let encoded = try await CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: decoded.stdout)
         #expect(encoded.lines == [referenceHex])
     }
 
-    @Test func aFailingLineReportsTheErrorAndTheRunGoesOn() throws {
+    @Test func aFailingLineReportsTheErrorAndTheRunGoesOn() async throws {
         let bad = String(referenceHex.prefix(120))
-        let result = try CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii"], stdin: "\(bad)\nZZ\n\(referenceHex)\n")
+        let result = try await CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii"], stdin: "\(bad)\nZZ\n\(referenceHex)\n")
         #expect(result.status == 1)
         #expect(result.lines.count == 3)
         let first = try #require(try CLI.json(result.lines[0])["error"] as? [String: Any])
@@ -54,12 +54,12 @@ struct ISOCommandTests {
         #expect(try CLI.json(result.lines[2])["mti"] as? String == "0200")
     }
 
-    @Test func lenientDecodeListsWarnings() throws {
+    @Test func lenientDecodeListsWarnings() async throws {
         // DE 3 with a letter: a content-class violation that keeps the framing.
         var bytes = Array(referenceHex.utf8)
         // Field 3 starts at message offset 38; hex text offset 76. Put 'A' (0x41) at message offset 40.
         bytes.replaceSubrange(80..<82, with: Array("41".utf8))
-        let result = try CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--hex", String(decoding: bytes, as: UTF8.self)])
+        let result = try await CLI.run(["iso", "decode", "--spec", "iso8583-1987-ascii", "--hex", String(decoding: bytes, as: UTF8.self)])
         #expect(result.status == 0)
         let object = try CLI.json(result.lines[0])
         let warnings = try #require(object["warnings"] as? [[String: Any]])
@@ -67,9 +67,9 @@ struct ISOCommandTests {
         #expect(warnings.first?["offset"] as? Int == 40)
     }
 
-    @Test func encodeReportsEveryBadField() throws {
+    @Test func encodeReportsEveryBadField() async throws {
         let line = #"{"mti":"0200","fields":{"3":"12345X","4":"1","41":"TOO-LONG-TERMINAL-ID"}}"#
-        let result = try CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: line + "\n")
+        let result = try await CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: line + "\n")
         #expect(result.status == 1)
         let error = try #require(try CLI.json(result.lines[0])["error"] as? [String: Any])
         #expect(error["code"] as? String == "validation_failed")
@@ -77,8 +77,8 @@ struct ISOCommandTests {
         #expect(errors.compactMap { $0["field"] as? String } == ["3", "41"])
     }
 
-    @Test func describeShowsNamesAndMasksValues() throws {
-        let result = try CLI.run(["iso", "describe", "--spec", "iso8583-1987-ascii", "--hex", referenceHex])
+    @Test func describeShowsNamesAndMasksValues() async throws {
+        let result = try await CLI.run(["iso", "describe", "--spec", "iso8583-1987-ascii", "--hex", referenceHex])
         #expect(result.status == 0)
         #expect(result.stdout.contains("0200"))
         #expect(result.stdout.contains("476173******0119"))
@@ -86,28 +86,28 @@ struct ISOCommandTests {
         #expect(result.stdout.lowercased().contains("primary account number"))
     }
 
-    @Test func specsListsTheBuiltInSpecs() throws {
-        let result = try CLI.run(["iso", "specs"])
+    @Test func specsListsTheBuiltInSpecs() async throws {
+        let result = try await CLI.run(["iso", "specs"])
         #expect(result.status == 0)
         let names = result.lines.map { String($0.split(separator: " ").first ?? "") }
         #expect(names == ["dcswitch-1987", "iso8583-1987-ascii", "iso8583-1987-binary", "iso8583-1993-ascii"])
     }
 
-    @Test func specsLoadFromAnyDirectoryAndFromAPath() throws {
+    @Test func specsLoadFromAnyDirectoryAndFromAPath() async throws {
         let specPath = CLI.root.appendingPathComponent("Specs/iso8583-1987-ascii.json").path
-        let result = try CLI.run(["iso", "decode", "--spec", specPath, "--hex", referenceHex])
+        let result = try await CLI.run(["iso", "decode", "--spec", specPath, "--hex", referenceHex])
         #expect(result.status == 0)
         #expect(try CLI.json(result.lines[0])["mti"] as? String == "0200")
     }
 
-    @Test func unknownSpecIsAClearError() throws {
-        let result = try CLI.run(["iso", "decode", "--spec", "no-such-spec", "--hex", "00"])
+    @Test func unknownSpecIsAClearError() async throws {
+        let result = try await CLI.run(["iso", "decode", "--spec", "no-such-spec", "--hex", "00"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("no-such-spec"))
     }
 
-    @Test func benchPrintsMediansAsJSON() throws {
-        let result = try CLI.run(["iso", "bench", "--spec", "iso8583-1987-ascii", "--hex", referenceHex, "--iterations", "200", "--passes", "3"])
+    @Test func benchPrintsMediansAsJSON() async throws {
+        let result = try await CLI.run(["iso", "bench", "--spec", "iso8583-1987-ascii", "--hex", referenceHex, "--iterations", "200", "--passes", "3"])
         #expect(result.status == 0)
         let last = try CLI.json(try #require(result.lines.last))
         #expect((last["decode_ns"] as? Int ?? 0) > 0)

@@ -74,7 +74,7 @@ struct RegistryCrashTests {
             if run > 1 { recovered += ready?["recovered_records"] as? Int ?? 0 }
             if last {
                 let drained = try await child.event("drained")
-                child.process.waitUntilExit()
+                await child.process.exited()
                 try #require(child.process.terminationStatus == 0, "recovery run failed: \(child.errors)")
                 #expect(drained?["alerts"] as? Int == 0)
                 break
@@ -87,7 +87,7 @@ struct RegistryCrashTests {
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...400)))
             try #require(child.process.isRunning, "run \(run) ended early: \(child.errors)")
             kill(child.process.processIdentifier, SIGKILL)
-            child.process.waitUntilExit()
+            await child.process.exited()
             #expect(child.process.terminationReason == .uncaughtSignal)
             killedAfter.append(Self.lineCount(record) - before)
         }
@@ -95,7 +95,7 @@ struct RegistryCrashTests {
         // Each restart found journaled records that were not (known to be) committed, and replayed them.
         #expect(recovered > 0)
         #expect(killedAfter.allSatisfy { $0 >= 300 })
-        let verify = try CLI.run(["registry", "verify", "--record", record, "--database-url", database.url])
+        let verify = try await CLI.run(["registry", "verify", "--record", record, "--database-url", database.url])
         #expect(verify.status == 0, "\(verify.stdout)\n\(verify.stderr)")
         let summary = try CLI.json(try #require(verify.lines.last))
         let expected = summary["records_expected"] as? Int ?? -1
@@ -105,9 +105,9 @@ struct RegistryCrashTests {
         #expect(summary["missing_transactions"] as? Int == 0)
         #expect((summary["conservation"] as? [String: Any])?["ok"] as? Bool == true)
         // The workload is valid: a record applied twice (or out of order) would show up as an alert.
-        let alerts = try database.cluster.psql(database: database.name, ["-tAc", "SELECT count(*) FROM alerts"])
+        let alerts = try await database.cluster.runPsql(database: database.name, ["-tAc", "SELECT count(*) FROM alerts"])
         #expect(alerts.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
-        let pending = try database.cluster.psql(
+        let pending = try await database.cluster.runPsql(
             database: database.name, ["-tAc", "SELECT count(*) FROM batches WHERE coins_applied_at IS NULL"])
         #expect(pending.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }

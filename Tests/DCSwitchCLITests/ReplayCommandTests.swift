@@ -7,12 +7,12 @@ import Testing
 struct ReplayCommandTests {
     @Test func theSuitePassesAFailingFixtureFailsAndARecordingReplays() async throws {
         let serve = try await ServeProcess.start()
-        defer { serve.stop() }
+        defer { serve.terminate() }
         let directory = try TestPostgres.makeTemporaryDirectory("replay-out")
 
         // 0. `dcswitch send` gets the answer to a network-management request too (it used to time out: its link took
         //    the 0810 for its own traffic).
-        let echo = try CLI.run([
+        let echo = try await CLI.run([
             "send", "--target", serve.target, "--spec", "dcswitch-1987", "--timeout", "5",
             "--json", #"{"mti":"0800","fields":{"7":"1121100000","11":"000021","70":"301"}}"#,
         ])
@@ -23,7 +23,7 @@ struct ReplayCommandTests {
         let suite = CLI.root.appendingPathComponent("Fixtures/replay").path
         let fixtureCount = try FileManager.default.contentsOfDirectory(atPath: suite).filter { $0.hasSuffix(".json") }.count
         let junit = directory + "/suite.xml"
-        let run = try CLI.run(["replay", suite, "--target", serve.target, "--junit", junit, "--timeout", "5"])
+        let run = try await CLI.run(["replay", suite, "--target", serve.target, "--junit", junit, "--timeout", "5"])
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)\n\(serve.outputText)")
         #expect(run.lines.filter { $0.hasPrefix("PASS") }.count == fixtureCount, "\(run.stdout)")
         #expect(run.stdout.contains("Replayed \(fixtureCount) fixtures against \(serve.target)"))
@@ -35,7 +35,7 @@ struct ReplayCommandTests {
         let failing = directory + "/wrong.json"
         try Data(Self.wrongFixture.utf8).write(to: URL(fileURLWithPath: failing))
         let failingJUnit = directory + "/wrong.xml"
-        let failed = try CLI.run(["replay", failing, "--target", serve.target, "--junit", failingJUnit])
+        let failed = try await CLI.run(["replay", failing, "--target", serve.target, "--junit", failingJUnit])
         #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
         let out = failed.stdout
         #expect(out.contains("FAIL  deliberately wrong"), "\(out)")
@@ -57,7 +57,7 @@ struct ReplayCommandTests {
         let session = directory + "/session.jsonl"
         try Data(Self.bareSession.utf8).write(to: URL(fileURLWithPath: session))
         let recorded = directory + "/recorded.json"
-        let record = try CLI.run(["replay", session, "--target", serve.target, "--record", recorded, "--fresh-ids"])
+        let record = try await CLI.run(["replay", session, "--target", serve.target, "--record", recorded, "--fresh-ids"])
         #expect(record.status == 0, "\(record.stdout)\n\(record.stderr)")
         let recording = try String(contentsOfFile: recorded, encoding: .utf8)
         #expect(recording.contains(#""11": "${new.stan}""#), "\(recording)")
@@ -65,16 +65,16 @@ struct ReplayCommandTests {
         #expect(recording.contains(#""124.05": {"mandatory": true}"#), "\(recording)")
         #expect(recording.contains(#""103": {"echo": true}"#), "\(recording)")
         for _ in 0..<2 {
-            let replay = try CLI.run(["replay", recorded, "--target", serve.target])
+            let replay = try await CLI.run(["replay", recorded, "--target", serve.target])
             #expect(replay.status == 0, "\(replay.stdout)\n\(replay.stderr)\n\(recording)")
         }
     }
 
-    @Test func anUnreachableHostFailsFastWithAClearError() throws {
+    @Test func anUnreachableHostFailsFastWithAClearError() async throws {
         let suite = CLI.root.appendingPathComponent("Fixtures/replay")
         let start = Date()
         // Port 1: nothing listens there.
-        let run = try CLI.run([
+        let run = try await CLI.run([
             "replay", suite.appendingPathComponent("01-network-echo.json").path, suite.appendingPathComponent("17-settlement-totals.json").path,
             "--target", "127.0.0.1:1", "--timeout", "1",
         ])

@@ -95,26 +95,31 @@ final class ServeProcess: @unchecked Sendable {
         }
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            await process.exited()
         }
         return .failure(ServeError(message: output.text))
     }
 
     /// SIGKILL: the process dies at once, mid-whatever.
-    func kill() {
+    func kill() async {
         guard self.process.isRunning else { return }
         Glibc.kill(self.process.processIdentifier, SIGKILL)
-        self.process.waitUntilExit()
+        await self.process.exited()
     }
 
     /// Everything the process printed so far.
     var outputText: String { self.output.text }
 
-    /// SIGTERM, then waits for the graceful shutdown.
-    func stop() {
+    /// SIGTERM, then waits for the graceful shutdown (it drains for up to 10 s: off the cooperative pool).
+    func stop() async {
         guard self.process.isRunning else { return }
         self.process.terminate()
-        self.process.waitUntilExit()
+        await self.process.exited()
+    }
+
+    /// SIGTERM without waiting: for a `defer`, where the test no longer looks at the process.
+    func terminate() {
+        if self.process.isRunning { self.process.terminate() }
     }
 
     /// `Fixtures/network.json` with free ports, no metrics endpoint and smaller seeds.

@@ -23,14 +23,14 @@ struct SwitchCrashTests {
             let load = try Self.startLoad(target: serve.target, config: serve.configPath, directory: serve.directory, round: round)
             try await Task.sleep(for: .milliseconds(1500 + Int.random(in: 0...1000)))
             #expect(serve.process.isRunning, "serve died before the kill:\n\(serve.outputText.suffix(2000))")
-            serve.kill()
+            await serve.kill()
             load.terminate()
-            load.waitUntilExit()
+            await load.exited()
             serve = try await serve.restart()
             recovered.add(serve.outputText)
         }
         // A graceful stop drains the reversal queue and the completion advices, and commits every record.
-        serve.stop()
+        await serve.stop()
         #expect(serve.process.terminationStatus == 0, "\(serve.outputText.suffix(2000))")
         // The kills caught transactions between their legs or before their completion, and the restarts finished them.
         #expect(recovered.reversed + recovered.completed + recovered.approvedByRegistry + recovered.openings > 0, "nothing was open at any kill")
@@ -52,7 +52,7 @@ struct SwitchCrashTests {
         #expect(pending.values.allSatisfy { $0 == 0 }, "coins left pending: \(pending)")
         let holdingsPath = serve.directory + "/holdings.json"
         try JSONSerialization.data(withJSONObject: holdings).write(to: URL(fileURLWithPath: holdingsPath))
-        let reconcile = try CLI.run(["reconcile", "--holdings", holdingsPath, "--database-url", serve.databaseURL])
+        let reconcile = try await CLI.run(["reconcile", "--holdings", holdingsPath, "--database-url", serve.databaseURL])
         #expect(reconcile.status == 0, "banks and registry disagree:\n\(reconcile.stdout.prefix(3000))\n\(reconcile.stderr.prefix(2000))")
         #expect(reconcile.lines.count == network.banks.count)
     }

@@ -44,9 +44,9 @@ struct RegistrationCenterTests {
         #expect(statistics.batches == 2)
         #expect(statistics.queuedRecords == 5)
         #expect(statistics.batchSizes.max == 10)
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 25)
-        #expect(try F.count("SELECT count(*) FROM batches", in: database) == 3)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 25)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 25)
+        #expect(try await F.count("SELECT count(*) FROM batches", in: database) == 3)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 25)
     }
 
     @Test func flushesByAge() async throws {
@@ -60,7 +60,7 @@ struct RegistrationCenterTests {
         #expect(statistics.batches == 1)
         #expect(statistics.committedRecords == 2)
         #expect(statistics.backlogRecords == 0)
-        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'age'", in: database) == 2)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'age'", in: database) == 2)
     }
 
     @Test(arguments: coinStateModes)
@@ -94,8 +94,8 @@ struct RegistrationCenterTests {
             return center.statistics()
         }
         #expect(first.insertedRecords == 40)
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
-        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'lost'", in: database) == 0)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes WHERE transaction_id = 'lost'", in: database) == 0)
 
         // The same journal replayed a second time (as if the checkpoint had been lost): nothing doubles.
         let replayedAgain = try Self.makeCenter(database, journal: copy, coinState: coinState)
@@ -105,10 +105,10 @@ struct RegistrationCenterTests {
         }
         #expect(second.committedRecords == 40)
         #expect(second.insertedRecords == 0)
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
-        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 40)
-        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
-        #expect(try F.count("SELECT sum(inserted_count) FROM batches", in: database) == 40)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 40)
+        #expect(try await F.count("SELECT count(*) FROM coins", in: database) == 40)
+        #expect(try await F.count("SELECT count(*) FROM alerts", in: database) == 0)
+        #expect(try await F.count("SELECT sum(inserted_count) FROM batches", in: database) == 40)
         // And a clean restart after the checkpoint replays nothing.
         let clean = try Self.makeCenter(database, journal: journal)
         #expect(clean.statistics().backlogRecords == 0)
@@ -142,14 +142,14 @@ struct RegistrationCenterTests {
             await center.waitUntilCommitted()
             #expect(center.statistics().alerts == 4)
         }
-        #expect(try F.count("SELECT count(*) FROM alerts WHERE kind = 'double_spend' AND transaction_id IN ('t2', 't4')", in: database) == 2)
-        #expect(try F.count("SELECT count(*) FROM alerts WHERE kind = 'wrong_owner' AND transaction_id = 't5'", in: database) == 1)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE id IN ('d1', 'd2') AND owner = 'B'", in: database) == 2)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'd3' AND owner = 'A'", in: database) == 1)
-        #expect(try F.count("SELECT count(*) FROM alerts WHERE kind = 'duplicate_coin' AND coin_id = 'd1'", in: database) == 1)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'd9' AND owner = 'Z'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM alerts WHERE kind = 'double_spend' AND transaction_id IN ('t2', 't4')", in: database) == 2)
+        #expect(try await F.count("SELECT count(*) FROM alerts WHERE kind = 'wrong_owner' AND transaction_id = 't5'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE id IN ('d1', 'd2') AND owner = 'B'", in: database) == 2)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'd3' AND owner = 'A'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM alerts WHERE kind = 'duplicate_coin' AND coin_id = 'd1'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'd9' AND owner = 'Z'", in: database) == 1)
         // The refused records are still registered: they are what the switch approved.
-        #expect(try F.count("SELECT count(*) FROM owner_changes WHERE kind = 'transfer'", in: database) == 5)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes WHERE kind = 'transfer'", in: database) == 5)
     }
 
     @Test(arguments: coinStateModes)
@@ -161,22 +161,22 @@ struct RegistrationCenterTests {
         let statistics = try await F.withCenter(center) { center in
             for index in 0..<100 { try await center.append([F.issue("before-\(index)", coin: "o\(index)", to: "A")]) }
             await center.waitUntilCommitted()
-            try cluster.stop()
+            try await cluster.stopServer()
             // The journal keeps taking approvals while PostgreSQL is down.
             for index in 0..<100 { try await center.append([F.issue("during-\(index)", coin: "p\(index)", to: "A")]) }
             try await Self.eventually { center.statistics().flushFailures > 0 }
             #expect(center.statistics().backlogRecords > 0)
-            try cluster.start()
+            try await cluster.startServer()
             for index in 0..<100 { try await center.append([F.issue("after-\(index)", coin: "q\(index)", to: "A")]) }
             await center.waitUntilCommitted()
             return center.statistics()
         }
         #expect(statistics.flushFailures > 0)
         #expect(statistics.committedRecords == 300)
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 300)
-        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 300)
-        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
-        try cluster.stop()
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 300)
+        #expect(try await F.count("SELECT count(*) FROM coins", in: database) == 300)
+        #expect(try await F.count("SELECT count(*) FROM alerts", in: database) == 0)
+        try await cluster.stopServer()
     }
 
     @Test func deferredCoinStateIsAppliedAfterARestart() async throws {
@@ -190,9 +190,9 @@ struct RegistrationCenterTests {
             for index in 0..<10 { try await center.append([F.issue("m\(index)", coin: "m\(index)", to: "A")]) }
             await center.waitUntilCommitted(includingCoinState: false)
         }
-        let pendingAfterFirst = try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database)
-        let coinsAfterFirst = try F.count("SELECT count(*) FROM coins", in: database)
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 10)
+        let pendingAfterFirst = try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database)
+        let coinsAfterFirst = try await F.count("SELECT count(*) FROM coins", in: database)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 10)
         #expect(pendingAfterFirst + coinsAfterFirst / 5 == 2)
 
         let second = try Self.makeCenter(database, journal: journal, coinState: .deferred(maxLagRecords: 1_000))
@@ -202,10 +202,10 @@ struct RegistrationCenterTests {
             await center.waitUntilCommitted()
             #expect(center.statistics().unappliedBatches == 0)
         }
-        #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
-        #expect(try F.count("SELECT count(*) FROM coins", in: database) == 10)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'm0' AND owner = 'B'", in: database) == 1)
-        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
+        #expect(try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+        #expect(try await F.count("SELECT count(*) FROM coins", in: database) == 10)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'm0' AND owner = 'B'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM alerts", in: database) == 0)
     }
 
     @Test func backlogBoundRefusesInsteadOfLosing() async throws {
@@ -227,7 +227,7 @@ struct RegistrationCenterTests {
             try await center.append([F.issue("b10", coin: "b10", to: "A")])
             await center.waitUntilCommitted()
         }
-        #expect(try F.count("SELECT count(*) FROM owner_changes", in: database) == 11)
+        #expect(try await F.count("SELECT count(*) FROM owner_changes", in: database) == 11)
     }
 
     /// `dcswitch serve` on SIGTERM: the graceful shutdown reaches the registry first, and then the network waits for
@@ -242,7 +242,7 @@ struct RegistrationCenterTests {
         center.shutdown()
         await center.waitUntilCommitted()
         #expect(center.statistics().committedRecords == 40)
-        #expect(try F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 40)
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE status = 'live'", in: database) == 40)
         try await run.value
         // Once the registry has stopped, a wait returns at once.
         await center.waitUntilCommitted()

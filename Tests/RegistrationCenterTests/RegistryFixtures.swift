@@ -68,8 +68,8 @@ enum RegistryFixtures {
     }
 
     /// Scalar query helper.
-    static func count(_ sql: String, in database: TestDatabase) throws -> Int {
-        let output = try database.cluster.psql(database: database.name, ["-tAc", sql])
+    static func count(_ sql: String, in database: TestDatabase) async throws -> Int {
+        let output = try await database.cluster.runPsql(database: database.name, ["-tAc", sql])
         return Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 

@@ -63,8 +63,8 @@ struct RegistryQueriesTests {
                     pending, source: .journal, mayContainDuplicates: false, applyCoins: false, on: connection)
             }
             #expect(outcome.inserted == 5)
-            #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 1)
-            #expect(try F.count("SELECT count(*) FROM coins", in: testDatabase) == 1)
+            #expect(try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 1)
+            #expect(try await F.count("SELECT count(*) FROM coins", in: testDatabase) == 1)
 
             let file = try F.temporaryDirectory("verify-pending") + "/record.jsonl"
             try """
@@ -82,7 +82,7 @@ struct RegistryQueriesTests {
                 try await writer.applyDeferred(batchID: outcome.batchID, records: nil, on: connection)
             }
             #expect(alerts == [])
-            #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 0)
+            #expect(try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: testDatabase) == 0)
             let after = try await database.verify(recordFile: file)
             #expect(after.recordsFound == 5 && after.ok)
             #expect(after.conservation == .init(issued: 100, live: 100, ok: true))
@@ -128,7 +128,7 @@ struct RegistryQueriesTests {
                 """,
             ]
             for query in queries {
-                let plan = try testDatabase.cluster.psql(
+                let plan = try await testDatabase.cluster.runPsql(
                     database: testDatabase.name, ["-c", "SET enable_seqscan = off", "-c", "EXPLAIN " + query])
                 #expect(!plan.contains("Seq Scan on owner_changes") && !plan.contains("Seq Scan on coins"), "\(plan)")
             }
@@ -192,7 +192,7 @@ struct RegistryQueriesTests {
                     "unregistered_wallet:E:-", "wallet_missing_at_bank:C:-",
                 ])
             #expect(report.walletsChecked == 3 && report.coinsChecked == 4)
-            #expect(try F.count("SELECT mismatches FROM reconciliation_runs WHERE id = \(report.runID)", in: testDatabase) == 6)
+            #expect(try await F.count("SELECT mismatches FROM reconciliation_runs WHERE id = \(report.runID)", in: testDatabase) == 6)
 
             let clean = try await database.reconcile(BankHoldings(bank: "B002", wallets: ["X": ["r3"]]))
             #expect(clean.mismatches.isEmpty)

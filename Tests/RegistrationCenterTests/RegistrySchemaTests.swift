@@ -12,10 +12,10 @@ struct RegistrySchemaTests {
             let again = try await database.migrate()
             #expect(again.isEmpty)
             #expect(
-                try RegistryFixtures.count("SELECT count(*) FROM schema_migrations", in: testDatabase)
+                try await RegistryFixtures.count("SELECT count(*) FROM schema_migrations", in: testDatabase)
                     == RegistrySchema.migrations.count)
             for table in ["wallets", "coins", "owner_changes", "batches", "alerts", "reconciliation_runs"] {
-                #expect(try RegistryFixtures.count("SELECT count(*) FROM \(table)", in: testDatabase) == 0)
+                #expect(try await RegistryFixtures.count("SELECT count(*) FROM \(table)", in: testDatabase) == 0)
             }
         }
     }
@@ -30,13 +30,13 @@ struct RegistrySchemaTests {
             #expect(applied == [900, 901])
             let twice = try await RegistrySchema.migrate(database.client, migrations: extra, logger: .noop)
             #expect(twice.isEmpty)
-            #expect(try RegistryFixtures.count("SELECT count(*) FROM extra_a", in: testDatabase) == 1)
+            #expect(try await RegistryFixtures.count("SELECT count(*) FROM extra_a", in: testDatabase) == 1)
         }
     }
 
     @Test func newerDatabaseSchemaIsRefused() async throws {
         try await RegistryFixtures.withDatabase { database, testDatabase in
-            _ = try testDatabase.cluster.psql(
+            _ = try await testDatabase.cluster.runPsql(
                 database: testDatabase.name, ["-c", "INSERT INTO schema_migrations (version, name) VALUES (999, 'future')"])
             let error = await #expect(throws: RegistrationCenterError.self) {
                 try await database.migrate()
@@ -55,9 +55,9 @@ struct RegistrySchemaTests {
             await #expect(throws: RegistrationCenterError.self) {
                 try await RegistrySchema.migrate(database.client, migrations: broken, logger: .noop)
             }
-            let halfDone = try RegistryFixtures.count(
+            let halfDone = try await RegistryFixtures.count(
                 "SELECT count(*) FROM pg_tables WHERE tablename = 'half_done'", in: testDatabase)
-            let version = try RegistryFixtures.count("SELECT max(version) FROM schema_migrations", in: testDatabase)
+            let version = try await RegistryFixtures.count("SELECT max(version) FROM schema_migrations", in: testDatabase)
             #expect(halfDone == 0)
             #expect(version == RegistrySchema.latestVersion)
         }

@@ -184,7 +184,9 @@ struct LoadGeneratorTests {
         try await self.withStandIn { standIn, group in
             let configuration = LoadConfiguration(host: "127.0.0.1", port: standIn.port, rate: 1, duration: 1, connections: 2)
             let generator = LoadGenerator(configuration: configuration, network: Self.network, seeds: Self.seedData, eventLoopGroup: group, logger: quietLogger)
-            var sweep = try RateSweep(parsing: "200:400:200", sloP99Ms: 1_000, runsPerPoint: 2)
+            // An objective no run on a loaded test machine misses: both rates are within it (the latency side of the
+            // decision is the next test's, with answers slower than the objective by construction).
+            var sweep = try RateSweep(parsing: "200:400:200", sloP99Ms: 60_000, runsPerPoint: 2)
             sweep.pause = 0
             let result = try await generator.sweep(sweep)
             #expect(result.points.map(\.rate) == [200, 400])
@@ -195,6 +197,24 @@ struct LoadGeneratorTests {
             #expect(object["max_rate_within_slo"] as? Double == 400)
             #expect(HTMLReport.render(result).contains("TPS against p99"))
             #expect(standIn.counters.requests == 2 * 200 + 2 * 400)
+        }
+    }
+
+    @Test("a sweep whose every answer is slower than the SLO reports no rate and stops after two failing rates")
+    func sweepOverTheObjective() async throws {
+        // Every answer waits 300 ms: p99 is above a 100 ms objective at any rate, however quiet or busy the machine.
+        let slow = StandInSwitch.Behavior(fixedDelay: .milliseconds(300))
+        try await self.withStandIn(slow) { standIn, group in
+            let configuration = LoadConfiguration(host: "127.0.0.1", port: standIn.port, rate: 1, duration: 1, connections: 2)
+            let generator = LoadGenerator(configuration: configuration, network: Self.network, seeds: Self.seedData, eventLoopGroup: group, logger: quietLogger)
+            var sweep = try RateSweep(parsing: "50:150:50", sloP99Ms: 100, runsPerPoint: 1)
+            sweep.pause = 0
+            let result = try await generator.sweep(sweep)
+            #expect(result.points.map(\.rate) == [50, 100], "stops after two failing rates in a row")
+            #expect(result.points.allSatisfy { !$0.withinSLO && $0.p99Ms >= 300 })
+            #expect(result.maxRateWithinSLO == nil)
+            let object = try jsonObject(try result.jsonData())
+            #expect(object["max_rate_within_slo"] is NSNull || object["max_rate_within_slo"] == nil)
         }
     }
 
