@@ -31,6 +31,10 @@ struct ChildProcess {
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        // Nothing else of ours goes to the child: without this, `pg_ctl` would hand the server every socket the process
+        // holds (SwiftNIO's are not close-on-exec), and a connection closed here would stay open in PostgreSQL until
+        // it stops — peers wait for an end of file that never comes, and a listening port stays taken.
+        Self.closeInheritedDescriptors(&fileActions)
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -54,6 +58,35 @@ struct ChildProcess {
         // WIFEXITED / WEXITSTATUS are macros: decode by hand.
         let exitStatus: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
         return Outcome(status: exitStatus, output: output)
+    }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, which the Swift overlay does not import.
+    private static let addCloseFrom: AddCloseFrom? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Closes every descriptor above stderr in the child: with `closefrom` where the C library has it, else one close
+    /// per descriptor open now (listed in `/proc/self/fd`, or the first 1024).
+    private static func closeInheritedDescriptors(_ fileActions: inout posix_spawn_file_actions_t) {
+        if let addCloseFrom, addCloseFrom(&fileActions, 3) == 0 { return }
+        var descriptors: [Int32] = []
+        if let directory = opendir("/proc/self/fd") {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if let fd = Int32(name), fd > 2 { descriptors.append(fd) }
+            }
+            closedir(directory)
+        } else {
+            descriptors = Array(3..<1024)
+        }
+        for fd in descriptors { posix_spawn_file_actions_addclose(&fileActions, fd) }
     }
 }
 

@@ -7,6 +7,9 @@ enum CLI {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// Wall-clock seconds from the start of the process to its exit (not counting the wait for the caller's task to
+        /// resume, which on a busy cooperative pool can be long).
+        var elapsed: Double
         var lines: [String] { self.stdout.split(separator: "\n").map(String.init) }
     }
 
@@ -29,6 +32,7 @@ enum CLI {
     }
 
     private static func runBlocking(_ arguments: [String], stdin: String?) throws -> Result {
+        let started = Date()
         let process = Process()
         process.executableURL = self.binary
         process.arguments = arguments
@@ -49,7 +53,8 @@ enum CLI {
         return Result(
             status: process.terminationStatus,
             stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self)
+            stderr: String(decoding: stderrData, as: UTF8.self),
+            elapsed: Date().timeIntervalSince(started)
         )
     }
 

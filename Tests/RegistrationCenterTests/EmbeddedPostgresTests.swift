@@ -4,6 +4,10 @@ import Logging
 import PostgresNIO
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import RegistrationCenter
 
 @Suite("EmbeddedPostgres")
@@ -41,6 +45,24 @@ struct EmbeddedPostgresTests {
         let restarted = try await EmbeddedPostgres.start(cluster.configuration, logger: Logger.noop)
         #expect(try await restarted.runPsql(["-tAc", "SELECT 1"]).contains("1"))
         try await restarted.stopServer()
+    }
+
+    /// `pg_ctl` starts the server through ``ChildProcess``: had the child inherited this process's descriptors, the
+    /// server would hold our sockets open (SwiftNIO's are not close-on-exec), and a connection we close would never
+    /// reach its peer as an end of file.
+    @Test func aChildInheritsNoDescriptorBeyondStandardOutput() throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let outcome = try ChildProcess(
+            executable: "/bin/ls", arguments: ["/proc/self/fd"], outputPath: try RegistryFixtures.temporaryDirectory("fds") + "/ls.out"
+        ).run()
+        #expect(outcome.succeeded, "\(outcome.output)")
+        let open = Set(outcome.output.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
+        #expect(open.isSuperset(of: [0, 1, 2]), "\(outcome.output)")
+        #expect(!open.contains(ends[0]) && !open.contains(ends[1]), "the pipe \(ends) leaked into the child: \(open.sorted())")
+        // At most one more: the directory `ls` itself opened.
+        #expect(open.count <= 4, "\(open.sorted())")
     }
 
     @Test func missingBinariesNameThePackageToInstall() throws {
