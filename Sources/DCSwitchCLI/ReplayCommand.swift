@@ -18,7 +18,7 @@ struct ReplayCommand: AsyncParsableCommand {
             With --record, the responses are not checked but written out as fixtures: the requests as given, and as \
             expectations `echo` where the response repeats the request, `mandatory` on volatile fields and the exact \
             value elsewhere. Inputs may be fixtures or bare requests in the `iso decode` form (one per file, or one per \
-            line of a .jsonl file).
+            line of a .jsonl file). To record what your own client sends, use `dcswitch record` (a recording proxy).
             """
     )
 
@@ -52,11 +52,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(help: "Print sensitive values in clear. For test data only.")
     var reveal = false
 
-    @Flag(help: "With --record: write ${new.stan}, ${new.rrn} and ${now.*} for literal DE 7, 11, 12, 13 and 37.")
-    var freshIds = false
-
-    @Option(help: "With --record: the comma-separated paths recorded as `mandatory` rather than exact (default: \(FixtureRecorder.defaultVolatilePaths.sorted { $0.localizedStandardCompare($1) == .orderedAscending }.joined(separator: ",")))")
-    var volatile: String?
+    @OptionGroup var recording: RecordingOptions
 
     func validate() throws {
         guard self.timeout > 0 else { throw ValidationError("--timeout must be above 0") }
@@ -66,7 +62,7 @@ struct ReplayCommand: AsyncParsableCommand {
         for variable in self.variables where !variable.contains("=") {
             throw ValidationError("--var \(variable): write NAME=VALUE")
         }
-        if self.record == nil, self.freshIds || self.volatile != nil {
+        if self.record == nil, self.recording.isSet {
             throw ValidationError("--fresh-ids and --volatile only apply with --record")
         }
     }
@@ -163,11 +159,7 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func record(fixtures: [Fixture], results: [FixtureResult], to destination: String) throws {
-        let volatile = self.volatile.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) }
-        let recorder = FixtureRecorder(
-            volatilePaths: volatile ?? FixtureRecorder.defaultVolatilePaths, freshIdentifiers: self.freshIds,
-            note: "Recorded against \(self.targetText) by dcswitch replay --record."
-        )
+        let recorder = self.recording.recorder(note: "Recorded against \(self.targetText) by dcswitch replay --record.")
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: destination, isDirectory: &isDirectory)
         let singleFile = fixtures.count == 1 && !(exists && isDirectory.boolValue) && !destination.hasSuffix("/")

@@ -511,4 +511,14 @@ extension ISO8583Framing.LengthPrefix {
     }
 
     public static let names = ["binary2", "binary4", "ascii4", "bcd2"]
+
+    /// The prefix's name, as ``init(name:)`` reads it.
+    public var name: String {
+        switch self {
+        case .binary2: "binary2"
+        case .binary4: "binary4"
+        case .ascii4: "ascii4"
+        case .bcd2: "bcd2"
+        }
+    }
 }

@@ -113,7 +113,7 @@ public struct FixtureRecorder: Sendable {
 
 extension String {
     /// `${` written as `$${`, so a recorded value is not read as a placeholder.
-    fileprivate func replacingDollarBraces() -> String {
+    func replacingDollarBraces() -> String {
         var out = ""
         var rest = Substring(self)
         while let range = rest.range(of: "${") {

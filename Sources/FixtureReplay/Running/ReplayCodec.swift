@@ -21,6 +21,22 @@ public struct ReplayFrame: Sendable {
         self.strictError = strictError
         self.lenientError = lenientError
     }
+
+    /// Decodes `payload` (one frame's message bytes) strictly, else leniently, else not at all: never throws, so
+    /// whatever came can be reported.
+    public init(decoding payload: ByteBuffer, spec: MessageSpec) {
+        let bytes = Array(payload.readableBytesView)
+        do {
+            self.init(message: try spec.decode(payload, options: .strict), bytes: bytes)
+        } catch {
+            do {
+                let lenient = try spec.decode(payload, options: DecodeOptions(contentValidation: .lenient, allowTrailingBytes: true))
+                self.init(message: lenient, bytes: bytes, strictError: error)
+            } catch let lenientError {
+                self.init(message: nil, bytes: bytes, strictError: error, lenientError: lenientError)
+            }
+        }
+    }
 }
 
 /// The codec of a replay link: one exchange at a time, so the next response answers the request in flight
@@ -45,17 +61,7 @@ struct ReplayCodec: LinkMessageCodec {
     }
 
     func decode(_ payload: ByteBuffer) throws -> ReplayFrame {
-        let bytes = Array(payload.readableBytesView)
-        do {
-            return ReplayFrame(message: try self.spec.decode(payload, options: .strict), bytes: bytes)
-        } catch {
-            do {
-                let lenient = try self.spec.decode(payload, options: DecodeOptions(contentValidation: .lenient, allowTrailingBytes: true))
-                return ReplayFrame(message: lenient, bytes: bytes, strictError: error)
-            } catch let lenientError {
-                return ReplayFrame(message: nil, bytes: bytes, strictError: error, lenientError: lenientError)
-            }
-        }
+        ReplayFrame(decoding: payload, spec: self.spec)
     }
 
     func encode(_ frame: ReplayFrame, into buffer: inout ByteBuffer) throws {
