@@ -4,7 +4,7 @@
 # p99 <= 10 ms (corrected for coordinated omission), no errors, every approval's records in the registry once,
 # value conserved.
 #
-#   Benchmarks/Scripts/demo-10k.sh [RATE] [DURATION] [BANKS]
+#   Benchmarks/Scripts/demo-10k.sh [RATE] [DURATION] [BANKS]      (DCSWITCH_BIN=path: another build)
 #
 # Output: the demo's table, then the JSON report at reports/demo-<RATE>.json and one verdict line.
 set -euo pipefail
@@ -13,7 +13,13 @@ export PATH="/opt/swift/usr/bin:$PATH"
 rate="${1:-10000}"
 duration="${2:-60}"
 banks="${3:-4}"
-if ! build_log="$(swift build -c release --product dcswitch 2>&1)"; then echo "$build_log" >&2; exit 1; fi
+# DCSWITCH_BIN=path runs another build (to compare two versions); by default the release build of this tree.
+if [ -n "${DCSWITCH_BIN:-}" ]; then
+  bin="$(cd "$(dirname "$DCSWITCH_BIN")" && pwd)/$(basename "$DCSWITCH_BIN")"
+else
+  if ! build_log="$(swift build -c release --product dcswitch 2>&1)"; then echo "$build_log" >&2; exit 1; fi
+  bin="$PWD/.build/release/dcswitch"
+fi
 mkdir -p reports
 report="$PWD/reports/demo-$rate.json"
 work="$(mktemp -d /tmp/dcswitch-demo.XXXXXX)"
@@ -21,7 +27,7 @@ chmod o+x "$work"   # the embedded cluster runs as the postgres user when we are
 trap 'rm -rf "$work"' EXIT
 config="$PWD/Fixtures/network.json"
 status=0
-(cd "$work" && "$OLDPWD/.build/release/dcswitch" demo --config "$config" --rate "$rate" --duration "$duration" --banks "$banks" --report "$report") || status=$?
+(cd "$work" && "$bin" demo --config "$config" --rate "$rate" --duration "$duration" --banks "$banks" --report "$report") || status=$?
 verdict=0
 python3 - "$report" "$rate" <<'PY' || verdict=$?
 import json, sys
