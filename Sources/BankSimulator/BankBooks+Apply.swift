@@ -68,7 +68,13 @@ extension BankBooks {
             return self.applyReversal(reversal)
 
         case .completed(let transactionIDs):
-            for txn in transactionIDs { self.release(transactionID: txn) }
+            for txn in transactionIDs {
+                self.release(transactionID: txn)
+                if self.hasUnsettledLegs(ofTransaction: txn), self.completedKeptIDs.insert(txn).inserted {
+                    self.completedKept.append(txn)
+                }
+            }
+            self.settleBeyondRetention()
             return true
         }
     }
@@ -93,6 +99,50 @@ extension BankBooks {
             }
         }
         return released
+    }
+
+    /// Settles the oldest completed transactions beyond ``completedLegsKeptInFull``.
+    mutating func settleBeyondRetention() {
+        while self.completedKept.count - self.completedKeptStart > self.completedLegsKeptInFull {
+            let txn = self.completedKept[self.completedKeptStart]
+            self.settle(transactionID: txn)
+            self.completedKeptIDs.remove(txn)
+            self.completedKeptStart += 1
+        }
+        if self.completedKeptStart >= 4096, self.completedKeptStart * 2 >= self.completedKept.count {
+            self.completedKept.removeFirst(self.completedKeptStart)
+            self.completedKeptStart = 0
+        }
+    }
+
+    /// Keeps the full leg records of the last `count` completed transactions only (see
+    /// ``completedLegsKeptInFull``); settles the older ones now.
+    public mutating func keepCompletedLegsInFull(_ count: Int) {
+        self.completedLegsKeptInFull = max(0, count)
+        self.settleBeyondRetention()
+    }
+
+    /// Replaces the executed, unreversed legs of completed transaction `txn` (debit `<txn>`, credit `<txn>/C`) by
+    /// ``LegRecord/settled``: nothing needs their records any more (a completed transaction is never reversed, its
+    /// totals are in the day's ``Totals``), and kept, they made memory grow by about a kilobyte a leg for as long
+    /// as the bank ran.
+    mutating func settle(transactionID txn: String) {
+        let debitKey = LegKey(transactionID: txn, kind: .debit)
+        if case .debited(let record) = self.legs[debitKey], record.reversal == nil { self.legs[debitKey] = .settled }
+        let creditKey = LegKey(transactionID: txn + "/C", kind: .credit)
+        if case .credited(let record) = self.legs[creditKey], !record.reversed { self.legs[creditKey] = .settled }
+    }
+
+    /// Whether `txn` is among the completed transactions kept in full.
+    func isKeptAsCompleted(_ txn: String) -> Bool {
+        self.completedKeptIDs.contains(txn)
+    }
+
+    /// Whether transaction `txn` has an executed, unreversed leg here that a completion would settle.
+    func hasUnsettledLegs(ofTransaction txn: String) -> Bool {
+        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil { return true }
+        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed { return true }
+        return false
     }
 
     /// How many coins transaction `txn` would release (see ``release(transactionID:)``), without changing anything.

@@ -47,8 +47,9 @@ extension BankBooks {
     // MARK: Completion
 
     /// DE 124.15 lists transactions the switch completed: their owner-change records are durable in the registration
-    /// center, so the coins they brought in (change, credited coins) become spendable. Transactions this bank has no
-    /// pending coins for (unknown, reversed, released before) are skipped; nothing to release is a repeat.
+    /// center, so the coins they brought in (change, credited coins) become spendable, and their legs are settled
+    /// (see ``LegRecord/settled``). Transactions this bank has no executed leg of (unknown, reversed, completed before)
+    /// are skipped; nothing to do is a repeat.
     private mutating func complete(_ dcData: TaggedElements) -> Outcome {
         guard let list = dcData[15], !list.isEmpty else {
             return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
@@ -59,7 +60,9 @@ extension BankBooks {
                 return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
             }
             let txn = String(id)
-            if self.pendingCoins(ofTransaction: txn) > 0 { releasing.append(txn) }
+            if self.pendingCoins(ofTransaction: txn) > 0 || (self.hasUnsettledLegs(ofTransaction: txn) && !self.isKeptAsCompleted(txn)) {
+                releasing.append(txn)
+            }
         }
         guard !releasing.isEmpty else { return Outcome(answer: .acknowledged, effect: nil, isRepeat: true) }
         let effect = Effect.completed(releasing)
@@ -269,8 +272,16 @@ extension BankBooks {
         }
         var debit: DebitRecord?
         var credit: CreditRecord?
-        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)] { debit = record }
-        if case .credited(let record) = self.legs[LegKey(transactionID: txn, kind: .credit)] { credit = record }
+        switch self.legs[LegKey(transactionID: txn, kind: .debit)] {
+        case .debited(let record): debit = record
+        case .settled: return Outcome(answer: .declined(.invalidTransaction), effect: nil, isRepeat: false)
+        default: break
+        }
+        switch self.legs[LegKey(transactionID: txn, kind: .credit)] {
+        case .credited(let record): credit = record
+        case .settled: return Outcome(answer: .declined(.invalidTransaction), effect: nil, isRepeat: false)
+        default: break
+        }
         guard debit != nil || credit != nil else {
             return Outcome(answer: .declined(.unknownTransaction), effect: nil, isRepeat: false)
         }
@@ -361,6 +372,7 @@ extension BankBooks {
         case .debited(let debit): answer = .debited(debit)
         case .credited(let credit): answer = .credited(credit)
         case .declined(let code): answer = .declined(code)
+        case .settled: answer = .declined(.duplicate)
         }
         return Outcome(answer: answer, effect: nil, isRepeat: true)
     }

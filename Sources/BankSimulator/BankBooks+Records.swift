@@ -241,6 +241,11 @@ extension BankBooks {
         case credited(CreditRecord)
         /// The leg was declined with this code; a repeat gets the same answer.
         case declined(BankResponseCode)
+        /// The leg's transaction was completed (its coins are spendable): all the table keeps of it is that it happened,
+        /// a few dozen bytes where the debit or credit record took a kilobyte or more, so that a long run's memory does
+        /// not grow with every transaction. A repeat is answered ``BankResponseCode/duplicate`` (never executed
+        /// again), a reversal ``BankResponseCode/invalidTransaction``.
+        case settled
     }
 
     /// A change to the books: what the journal holds, one per executed or declined leg. Replaying the effects in order

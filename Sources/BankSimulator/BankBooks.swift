@@ -45,6 +45,17 @@ public struct BankBooks: Sendable, Equatable {
     /// Coin id → owning wallet, for every live coin the bank holds.
     var coinOwners: [String: String] = [:]
     var legs: [LegKey: LegRecord] = [:]
+    /// Completed transactions whose leg records are still kept in full, oldest first from ``completedKeptStart``:
+    /// the last ``completedLegsKeptInFull`` of them. Older ones are ``LegRecord/settled``.
+    var completedKept: [String] = []
+    var completedKeptStart = 0
+    /// The same transactions, to look up.
+    var completedKeptIDs: Set<String> = []
+    /// How many completed transactions keep their full leg records (a repeat of one of their legs gets its original
+    /// answer); older ones keep only that they happened, so that memory stays bounded however long the bank runs
+    /// (about a kilobyte a leg otherwise). Part of the books' state: a journal replays to the same books only with
+    /// the same value.
+    public internal(set) var completedLegsKeptInFull = 10_000
     var totals: [SettlementDate: Totals] = [:]
 
     /// Value of the coins the seed issued to this bank's wallets.

@@ -31,6 +31,9 @@ public struct BankResponseCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let exceedsLimit = BankResponseCode(rawValue: "61")
     /// `63`: the payer authorizer refused the payer's signature.
     public static let securityViolation = BankResponseCode(rawValue: "63")
+    /// `94`: a repeat of a leg whose transaction was completed (the bank no longer holds the original answer, and
+    /// never executes a leg twice).
+    public static let duplicate = BankResponseCode(rawValue: "94")
     /// `96`: internal failure (and the fault injector's error answers).
     public static let systemMalfunction = BankResponseCode(rawValue: "96")
 }

@@ -85,6 +85,61 @@ struct BankBooksTests {
         #expect(books.verify() == [])
     }
 
+    @Test func aCompletedTransactionKeepsOnlyThatItHappened() {
+        var books = self.books()
+        books.keepCompletedLegsInFull(0)
+        let debit = BankFixtures.walletDebit(txn: "S1", amount: 2500, payer: alice.wallet.address, payee: merchant.wallet.address)
+        _ = books.handle(debit)
+        let credit = BankFixtures.credit(txn: "S1", amount: 700, coins: "SX-1:700", wallet: bob.wallet.address)
+        _ = books.handle(credit)
+        // A debit that spends whole coins leaves no change: nothing pending, yet its record is settled too.
+        let exact = BankFixtures.walletDebit(txn: "S2", amount: 1000, payer: bob.wallet.address, payee: merchant.wallet.address, stan: 7)
+        guard case .debited = books.handle(exact).answer else { Issue.record("the exact debit was not executed"); return }
+        #expect(books.pendingCoins(ofTransaction: "S2") == 0)
+
+        #expect(books.handle(BankFixtures.completion(["S1", "S2"])).effect == .completed(["S1", "S2"]))
+        #expect(books.leg(.init(transactionID: "S1", kind: .debit)) == .settled)
+        #expect(books.leg(.init(transactionID: "S1/C", kind: .credit)) == .settled)
+        #expect(books.leg(.init(transactionID: "S2", kind: .debit)) == .settled)
+        #expect(books.pendingValue == 0)
+        // A repeat of a settled leg is never executed again, and a completed transaction is not reversed.
+        let again = books.handle(debit)
+        #expect(again.answer == .declined(.duplicate) && again.isRepeat && again.effect == nil)
+        #expect(books.handle(credit).answer == .declined(.duplicate))
+        #expect(books.handle(BankFixtures.reversal(txn: "S1", amount: 2500)).answer == .declined(.invalidTransaction))
+        #expect(books.handle(BankFixtures.reversal(txn: "S1/C", amount: 700)).answer == .declined(.invalidTransaction))
+        // Nothing left to settle: a repeated advice is a repeat.
+        let repeated = books.handle(BankFixtures.completion(["S1", "S2"], stan: 8))
+        #expect(repeated.isRepeat && repeated.effect == nil)
+        #expect(books.verify() == [])
+    }
+
+    @Test func theLastCompletedTransactionsKeepTheirLegsInFull() {
+        var books = self.books()
+        books.keepCompletedLegsInFull(2)
+        var debits: [ISO8583Message] = []
+        for i in 1...3 {
+            let debit = BankFixtures.walletDebit(txn: "K\(i)", amount: 100, payer: alice.wallet.address, payee: merchant.wallet.address, stan: i)
+            debits.append(debit)
+            _ = books.handle(debit)
+            #expect(books.handle(BankFixtures.completion(["K\(i)"], stan: 10 + i)).effect == .completed(["K\(i)"]))
+        }
+        // The oldest is settled; the last two keep their records, and a repeat of one gets its original answer.
+        #expect(books.leg(.init(transactionID: "K1", kind: .debit)) == .settled)
+        guard case .debited = books.leg(.init(transactionID: "K2", kind: .debit)),
+              case .debited(let record) = books.leg(.init(transactionID: "K3", kind: .debit)) else {
+            Issue.record("K2 and K3 should keep their records"); return
+        }
+        #expect(books.handle(debits[2]).answer == .debited(record))
+        #expect(books.handle(debits[0]).answer == .declined(.duplicate))
+        // A repeated advice of a kept transaction is a repeat too.
+        #expect(books.handle(BankFixtures.completion(["K3"], stan: 20)).isRepeat)
+        // Narrowing the window settles at once.
+        books.keepCompletedLegsInFull(0)
+        #expect(books.leg(.init(transactionID: "K3", kind: .debit)) == .settled)
+        #expect(books.verify() == [])
+    }
+
     @Test func completionAdviceIsAnsweredWithItsResponse() throws {
         var books = self.books()
         _ = books.handle(BankFixtures.credit(txn: "Q1", amount: 700, coins: "QX-1:700", wallet: bob.wallet.address))
