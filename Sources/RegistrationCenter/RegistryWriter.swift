@@ -11,10 +11,10 @@ import PostgresNIO
 ///    idempotent path instead: `COPY` into a temporary staging table, then
 ///    `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` the keys actually inserted. Batches that are known to
 ///    be replays take the idempotent path directly.
-/// 2. Apply the inserted records to `coins` with ``CoinLedger``'s rules: optimistically, with one `COPY` of per-coin
-///    moves and one set-based statement whose preconditions PostgreSQL checks; if any precondition fails, roll back
-///    to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply exactly. Refused records
-///    go to `alerts`.
+/// 2. Apply the inserted records to `coins` with ``CoinLedger``'s rules: optimistically, with one `COPY` of the new
+///    coins and one set-based `UPDATE` of the moved ones whose preconditions PostgreSQL checks; if any precondition
+///    fails, roll back to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply
+///    exactly. Refused records go to `alerts`.
 /// 3. Insert the `batches` row (count, time range, SHA-256 digest of the inserted rows) and commit.
 ///
 /// With `applyCoins: false` step 2 is left to ``applyDeferred(batchID:records:on:)``, run later in its own
@@ -297,26 +297,34 @@ struct RegistryWriter: Sendable {
         -> CoinsOutcome
     {
         guard !records.isEmpty else { return CoinsOutcome(alerts: [], optimisticHeld: true) }
-        let chains = CoinLedger.chains(records)
-        try await connection.query(
-            """
-            CREATE TEMP TABLE IF NOT EXISTS coin_transfers (
-                coin_id text, expected_owner text, owner text, status text, previous_owner text, updated_at timestamptz
-            ) ON COMMIT DELETE ROWS
-            """, logger: logger)
-
-        // Optimistic: every chain starts from the state its first record implies.
-        var alerts: [RegistryAlert] = []
-        var moves: [Move] = []
-        moves.reserveCapacity(chains.count)
-        for chain in chains {
-            let start = CoinLedger.assumedStart(for: chain[0])
-            let outcome = CoinLedger.walk(chain, from: start)
-            alerts += outcome.alerts
-            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
+        // Grouped by coin and walked through the array's buffer: no array per coin, no copy of a record.
+        let chains = records.withUnsafeBufferPointer { CoinLedger.Chains($0) }
+        func plan(from registered: [String: CoinLedger.State]?) -> (alerts: [RegistryAlert], moves: [Move]) {
+            var alerts: [RegistryAlert] = []
+            var moves: [Move] = []
+            moves.reserveCapacity(chains.heads.count)
+            records.withUnsafeBufferPointer { records in
+                for head in chains.heads {
+                    let coinID = records[head].coinID
+                    // Optimistic (no registered state given): every chain starts from the state its first record
+                    // implies.
+                    let start: CoinLedger.State?
+                    if let registered {
+                        start = registered[coinID]
+                    } else {
+                        start = CoinLedger.assumedStart(for: records[head])
+                    }
+                    let outcome = CoinLedger.walk(records, positions: chains.positions(from: head), from: start)
+                    alerts += outcome.alerts
+                    if let move = Self.move(for: coinID, outcome) { moves.append(move) }
+                }
+            }
+            return (alerts, moves)
         }
+
+        var (alerts, moves) = plan(from: nil)
         // A batch touches few of the coins: probe the primary key per move rather than hash the whole table (the
-        // planner, without statistics on the temporary table, would otherwise pick a full scan of `coins`).
+        // planner would otherwise weigh a full scan of `coins`).
         try await connection.query("SET LOCAL enable_hashjoin = off", logger: logger)
         try await connection.query("SET LOCAL enable_mergejoin = off", logger: logger)
         try await connection.query("SAVEPOINT coin_moves", logger: logger)
@@ -326,7 +334,7 @@ struct RegistryWriter: Sendable {
 
         // A precondition failed somewhere: start over from the registered state of every coin in the batch.
         try await connection.query("ROLLBACK TO SAVEPOINT coin_moves", logger: logger)
-        let ids = chains.map { $0[0].coinID }
+        let ids = chains.heads.map { records[$0].coinID }
         var registered: [String: CoinLedger.State] = [:]
         let rows = try await connection.query(
             """
@@ -336,13 +344,7 @@ struct RegistryWriter: Sendable {
             registered[id] = CoinLedger.State(
                 owner: owner, status: Coin.Status(rawValue: status) ?? .live, value: value, previousOwner: previous)
         }
-        alerts = []
-        moves = []
-        for chain in chains {
-            let outcome = CoinLedger.walk(chain, from: registered[chain[0].coinID])
-            alerts += outcome.alerts
-            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
-        }
+        (alerts, moves) = plan(from: registered)
         guard try await applyMoves(moves, on: connection) else {
             throw RegistrationCenterError(
                 .invalidInput, "coin state changed under the batch writer (another writer on the same registry?)")
@@ -366,16 +368,28 @@ struct RegistryWriter: Sendable {
     /// transaction may be in the failed state: the caller rolls back to its savepoint.
     ///
     /// New coins are COPYed straight into `coins` (the bulk insert path; a coin that already exists fails the
-    /// primary key, which is the precondition failing). Moves of existing coins are COPYed into a temporary table
-    /// and applied with one `UPDATE … FROM` whose `WHERE` is the precondition (live, owned by the expected wallet).
-    /// Measured on the RegistryIngest workload, the bulk insert costs PostgreSQL about half of what
-    /// `INSERT … SELECT` from a staging table did, and the staging COPY of the new coins goes away.
+    /// primary key, which is the precondition failing). Moves of existing coins are applied with one `UPDATE … FROM
+    /// unnest(…)` of binary arrays whose `WHERE` is the precondition (live, owned by the expected wallet): nothing is
+    /// written to a staging table and no text is parsed for them.
     private func applyMoves(_ moves: [Move], on connection: PostgresConnection) async throws -> Bool {
         guard !moves.isEmpty else { return true }
         var created = CopyTextEncoder(capacity: 0)
-        var moved = CopyTextEncoder(capacity: 0)
         var createdCount = 0
-        var movedCount: Int64 = 0
+        var movedIDs: [String] = []
+        var expectedOwners: [String] = []
+        var owners: [String] = []
+        var statuses: [String] = []
+        var previousOwners: [String] = []
+        var updatedMicros: [Int64] = []
+        let movedCount = moves.count(where: { !$0.insert })
+        if movedCount > 0 {
+            movedIDs.reserveCapacity(movedCount)
+            expectedOwners.reserveCapacity(movedCount)
+            owners.reserveCapacity(movedCount)
+            statuses.reserveCapacity(movedCount)
+            previousOwners.reserveCapacity(movedCount)
+            updatedMicros.reserveCapacity(movedCount)
+        }
         for move in moves {
             if move.insert {
                 if createdCount == 0 { created = CopyTextEncoder(capacity: moves.count * 140) }
@@ -395,20 +409,13 @@ struct RegistryWriter: Sendable {
                 created.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
                 created.endRow()
             } else {
-                if movedCount == 0 { moved = CopyTextEncoder(capacity: moves.count * 160) }
-                movedCount += 1
-                moved.text(move.coinID)
-                moved.tab()
-                moved.text(move.expectedOwner)
-                moved.tab()
-                moved.text(move.final.owner)
-                moved.tab()
-                moved.text(move.final.status.rawValue)
-                moved.tab()
-                moved.optionalText(move.final.previousOwner)
-                moved.tab()
-                moved.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
-                moved.endRow()
+                movedIDs.append(move.coinID)
+                expectedOwners.append(move.expectedOwner)
+                owners.append(move.final.owner)
+                statuses.append(move.final.status.rawValue)
+                // Wallet addresses are never empty: "" stands for NULL (arrays of optionals are not bound).
+                previousOwners.append(move.final.previousOwner ?? "")
+                updatedMicros.append(Self.floorMicros(move.updatedNanos))
             }
         }
         if createdCount > 0 {
@@ -423,24 +430,29 @@ struct RegistryWriter: Sendable {
             }
         }
         guard movedCount > 0 else { return true }
-        try await connection.query("TRUNCATE coin_transfers", logger: logger)
-        try await copy(
-            moved.buffer, into: "coin_transfers",
-            columns: ["coin_id", "expected_owner", "owner", "status", "previous_owner", "updated_at"], on: connection)
         var applied: Int64 = -1
         let rows = try await connection.query(
             """
             WITH moved AS (
                 UPDATE coins c
-                SET owner = m.owner, status = m.status, previous_owner = m.previous_owner, updated_at = m.updated_at
-                FROM coin_transfers m
+                SET owner = m.owner, status = m.status, previous_owner = NULLIF(m.previous_owner, ''),
+                    updated_at = 'epoch'::timestamptz + m.updated_us * interval '1 microsecond'
+                FROM unnest(\(movedIDs)::text[], \(expectedOwners)::text[], \(owners)::text[], \(statuses)::text[],
+                            \(previousOwners)::text[], \(updatedMicros)::int8[])
+                    AS m(coin_id, expected_owner, owner, status, previous_owner, updated_us)
                 WHERE c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
                 RETURNING 1
             )
             SELECT count(*) FROM moved
             """, logger: logger)
         for try await count in rows.decode(Int64.self) { applied = count }
-        return applied == movedCount
+        return applied == Int64(movedCount)
+    }
+
+    /// Microseconds since the epoch, rounded toward the past (as ``CopyTextEncoder/timestamp(nanosecondsSinceEpoch:)``
+    /// writes them).
+    static func floorMicros(_ nanos: Int64) -> Int64 {
+        nanos >= 0 ? nanos / 1000 : -((-(nanos + 1)) / 1000) - 1
     }
 
     // MARK: - alerts
