@@ -58,35 +58,73 @@ struct RegistryWriter: Sendable {
         }
     }
 
-    /// Applies a committed batch's records to `coins` (deferred mode), once: a batch already applied is skipped.
+    /// Applies a committed batch's records to `coins` (deferred mode), once, and after every older batch.
     ///
-    /// - Returns: The alerts raised, or `nil` when the batch had been applied already.
+    /// Coin state must follow batch order. Batches are queued for application in the order this process commits
+    /// them, after the pending batches an earlier process left (listed at start); but a batch can also commit unseen:
+    /// the COMMIT of a process SIGKILLed mid-flush still runs in its backend and can land after the next process has
+    /// listed the pending batches, and a flush whose success was lost with its connection is retried idempotently and
+    /// finds its records already there. The replay of such a batch's records inserts none of them, so a later record
+    /// of the same coin would otherwise be applied first (a false double spend, wrong owner or unknown coin). So the
+    /// claim takes every pending batch up to `batchID`, in one statement, and applies them oldest first.
+    ///
+    /// - Parameter records: The records of batch `batchID` when the caller kept them (others are read back).
+    /// - Returns: The alerts raised, or `nil` when no batch up to `batchID` was pending (it had been applied already).
     func applyDeferred(batchID: Int64, records: [OwnerChangeRecord]?, on connection: PostgresConnection)
         async throws -> [RegistryAlert]?
     {
         try await connection.withTransaction(logger: logger) { connection -> [RegistryAlert]? in
-            var claimed = false
-            for try await _ in try await connection.query(
-                """
-                UPDATE batches SET coins_applied_at = now() WHERE id = \(batchID) AND coins_applied_at IS NULL
-                RETURNING id
-                """, logger: logger)
-            {
-                claimed = true
+            let claimed = try await claimPendingBatches(through: batchID, on: connection)
+            guard !claimed.isEmpty else { return nil }
+            var alerts: [RegistryAlert] = []
+            for id in claimed {
+                alerts += try await applyClaimedBatch(id, records: id == batchID ? records : nil, on: connection)
             }
-            guard claimed else { return nil }
-            let batchRecords: [OwnerChangeRecord]
-            if let records {
-                batchRecords = records
-            } else {
-                batchRecords = try await Self.readBatch(batchID, on: connection, logger: logger)
-            }
-            let coins = try await applyToCoins(batchRecords, on: connection)
-            if !coins.alerts.isEmpty {
-                try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
-            }
-            return coins.alerts
+            return alerts
         }
+    }
+
+    /// Marks every batch up to `batchID` whose coin state is pending as applied (the caller applies them in the same
+    /// transaction) and returns their ids, oldest first.
+    private func claimPendingBatches(through batchID: Int64, on connection: PostgresConnection) async throws
+        -> [Int64]
+    {
+        var claimed: [Int64] = []
+        for try await id in try await connection.query(
+            """
+            WITH claimed AS (
+                UPDATE batches SET coins_applied_at = now() WHERE id <= \(batchID) AND coins_applied_at IS NULL
+                RETURNING id
+            )
+            SELECT id FROM claimed ORDER BY id
+            """, logger: logger
+        ).decode(Int64.self) {
+            claimed.append(id)
+        }
+        let unseen = claimed.filter { $0 != batchID }
+        if !unseen.isEmpty {
+            logger.warning(
+                "Applying coin state of batches committed unseen, before the next one",
+                metadata: ["registry.batch": "\(batchID)", "registry.unseen": "\(unseen)"])
+        }
+        return claimed
+    }
+
+    /// Applies a claimed batch's records (`records`, or read back when `nil`) to `coins` and registers its alerts.
+    private func applyClaimedBatch(_ batchID: Int64, records: [OwnerChangeRecord]?, on connection: PostgresConnection)
+        async throws -> [RegistryAlert]
+    {
+        let batchRecords: [OwnerChangeRecord]
+        if let records {
+            batchRecords = records
+        } else {
+            batchRecords = try await Self.readBatch(batchID, on: connection, logger: logger)
+        }
+        let coins = try await applyToCoins(batchRecords, on: connection)
+        if !coins.alerts.isEmpty {
+            try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
+        }
+        return coins.alerts
     }
 
     /// A batch's records in the order they were written (owner_changes is insert-only, so physical order is
@@ -149,12 +187,21 @@ struct RegistryWriter: Sendable {
         }
         let copied = ContinuousClock.now
 
-        let coins = applyCoins
+        // In-batch mode, records already registered: the batch that registered them may be a deferred-mode batch that
+        // committed unseen (see `applyDeferred`); its coin state goes first. (This batch's own row is not written yet.)
+        var unseenAlerts: [RegistryAlert] = []
+        if applyCoins && inserted.count < records.count {
+            for id in try await claimPendingBatches(through: batchID, on: connection) {
+                unseenAlerts += try await applyClaimedBatch(id, records: nil, on: connection)
+            }
+        }
+        var coins = applyCoins
             ? try await applyToCoins(inserted, on: connection) : CoinsOutcome(alerts: [], optimisticHeld: true)
         let applied = ContinuousClock.now
         if !coins.alerts.isEmpty {
             try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
         }
+        coins.alerts = unseenAlerts + coins.alerts
 
         // Through the buffer: `for record in inserted` would copy every record (and retain its strings).
         let (first, last) = inserted.withUnsafeBufferPointer { records -> (Int64?, Int64?) in

@@ -208,6 +208,42 @@ struct RegistrationCenterTests {
         #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
     }
 
+    /// Coin state follows batch order even for a batch this process never saw commit: the COMMIT of a process killed
+    /// mid-flush can land after the next process has listed the pending batches (and a flush whose success was lost
+    /// with its connection commits unseen too). Its records come back in the replay, already registered: the replay
+    /// inserts none of them, and a later record of the same coin must not be applied before them.
+    @Test func aBatchCommittedUnseenIsAppliedBeforeLaterRecordsOfItsCoins() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(
+            database, journal: try F.temporaryDirectory("j-unseen"), coinState: .deferred(maxLagRecords: 1_000))
+        let earlier = [F.issue("u-1", coin: "u", to: "A"), F.transfer("u-2", coin: "u", from: "A", to: "B")]
+        try await F.withCenter(center) { center in
+            await center.waitUntilReady()
+            // The earlier process's last batch commits now, coin state pending, after this one loaded the pending list.
+            let client = PostgresClient(configuration: database.clientConfiguration, backgroundLogger: .noop)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let outcome = try await client.withConnection { connection in
+                    try await RegistryWriter(logger: .noop).write(
+                        earlier, source: .journal, mayContainDuplicates: false, applyCoins: false, on: connection)
+                }
+                #expect(outcome.inserted == 2)
+            }
+            // The replay of its journal tail: every record registered already.
+            try await center.append(earlier)
+            await center.waitUntilCommitted()
+            #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'u' AND owner = 'B'", in: database) == 1)
+            #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+            // Then the coin moves on.
+            try await center.append([F.transfer("u-3", coin: "u", from: "B", to: "C")])
+            await center.waitUntilCommitted()
+        }
+        #expect(try F.count("SELECT count(*) FROM coins WHERE id = 'u' AND owner = 'C'", in: database) == 1)
+        #expect(try F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+        #expect(try F.count("SELECT count(*) FROM alerts", in: database) == 0)
+    }
+
     @Test func backlogBoundRefusesInsteadOfLosing() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-bound"), backlog: 10)
