@@ -161,11 +161,11 @@ extension CopyTextEncoder {
     /// The `owner_changes` columns a batch writes, in COPY order.
     static let ownerChangeColumns = [
         "transaction_id", "coin_id", "kind", "from_wallet", "to_wallet", "value", "flow", "payer_bank",
-        "payee_bank", "created_at", "batch_id",
+        "payee_bank", "created_at", "batch_id", "batch_position",
     ]
 
-    /// One `owner_changes` row.
-    mutating func ownerChange(_ record: OwnerChangeRecord, batchID: Int64) {
+    /// One `owner_changes` row: `record`, at `position` in batch `batchID`.
+    mutating func ownerChange(_ record: OwnerChangeRecord, batchID: Int64, position: Int) {
         text(record.transactionID)
         tab()
         text(record.coinID)
@@ -187,6 +187,8 @@ extension CopyTextEncoder {
         timestamp(nanosecondsSinceEpoch: record.createdAtNanos)
         tab()
         integer(batchID)
+        tab()
+        integer(Int64(position))
         endRow()
     }
 }

@@ -127,8 +127,8 @@ struct RegistryWriter: Sendable {
         return coins.alerts
     }
 
-    /// A batch's records in the order they were written (owner_changes is insert-only, so physical order is
-    /// insertion order).
+    /// A batch's records in the order they were written: by `batch_position` (physical order is not insertion order,
+    /// see migration 4), by physical order for rows written before it had one.
     static func readBatch(_ batchID: Int64, on connection: PostgresConnection, logger: Logger) async throws
         -> [OwnerChangeRecord]
     {
@@ -137,7 +137,7 @@ struct RegistryWriter: Sendable {
             """
             SELECT transaction_id, coin_id, kind, from_wallet, to_wallet, value, flow, payer_bank, payee_bank,
                    (extract(epoch FROM created_at) * 1000000)::int8
-            FROM owner_changes WHERE batch_id = \(batchID) ORDER BY ctid
+            FROM owner_changes WHERE batch_id = \(batchID) ORDER BY batch_position, ctid
             """, logger: logger)
         for try await row in rows.decode(
             (String, String, String, String?, String?, Int64, String, String, String, Int64).self)
@@ -178,10 +178,13 @@ struct RegistryWriter: Sendable {
             }
         }
         if !fastPath {
-            inserted = try await insertIdempotently(records, batchID: batchID, on: connection)
+            let positions: [Int]
+            (inserted, positions) = try await insertIdempotently(records, batchID: batchID, on: connection)
             var copyText = CopyTextEncoder(capacity: inserted.count * 200)
             inserted.withUnsafeBufferPointer { rows in
-                for index in rows.indices { copyText.ownerChange(rows[index], batchID: batchID) }
+                for index in rows.indices {
+                    copyText.ownerChange(rows[index], batchID: batchID, position: positions[index])
+                }
             }
             digestHex = Self.digest(copyText.buffer)
         }
@@ -256,9 +259,10 @@ struct RegistryWriter: Sendable {
 
     // MARK: - owner_changes
 
+    /// Returns the records inserted, in batch order, and their positions in the batch (as stored).
     private func insertIdempotently(
         _ records: [OwnerChangeRecord], batchID: Int64, on connection: PostgresConnection
-    ) async throws -> [OwnerChangeRecord] {
+    ) async throws -> (records: [OwnerChangeRecord], positions: [Int]) {
         try await connection.query(
             """
             CREATE TEMP TABLE IF NOT EXISTS staging_owner_changes
@@ -278,13 +282,16 @@ struct RegistryWriter: Sendable {
         }
         // Keep the first occurrence of each inserted key, in batch order.
         var result: [OwnerChangeRecord] = []
+        var positions: [Int] = []
         result.reserveCapacity(insertedKeys.count)
-        for record in records {
+        positions.reserveCapacity(insertedKeys.count)
+        for (position, record) in records.enumerated() {
             if insertedKeys.remove(RecordKey(transactionID: record.transactionID, coinID: record.coinID)) != nil {
                 result.append(record)
+                positions.append(position)
             }
         }
-        return result
+        return (result, positions)
     }
 
     /// COPYs rows, encoding them chunk by chunk so that encoding overlaps PostgreSQL's parsing of the previous
@@ -301,7 +308,7 @@ struct RegistryWriter: Sendable {
                 var text = CopyTextEncoder(capacity: (end - start) * 200)
                 // Rows are encoded from the array's buffer, so that no record is copied on the way.
                 records.withUnsafeBufferPointer { rows in
-                    for index in start..<end { text.ownerChange(rows[index], batchID: batchID) }
+                    for index in start..<end { text.ownerChange(rows[index], batchID: batchID, position: index) }
                 }
                 text.buffer.withUnsafeReadableBytes { digest.update(bufferPointer: $0) }
                 try await writer.write(text.buffer)
