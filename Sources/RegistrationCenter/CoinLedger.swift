@@ -41,93 +41,127 @@ enum CoinLedger {
 
     /// Applies `records` (one coin's, in order) to `start`.
     static func walk(_ records: [OwnerChangeRecord], from start: State?) -> Outcome {
+        records.withUnsafeBufferPointer { walk($0, positions: $0.indices, from: start) }
+    }
+
+    /// Applies the records at `positions` of `records` (one coin's, in order) to `start`. The records are read in
+    /// place: none is copied (a copy retains and releases each of its seven strings).
+    static func walk<Positions: Sequence<Int>>(
+        _ records: UnsafeBufferPointer<OwnerChangeRecord>, positions: Positions, from start: State?
+    ) -> Outcome {
         var state = start
         var alerts: [RegistryAlert] = []
-        var formerOwners: Set<String> = []
-        if let previous = start?.previousOwner { formerOwners.insert(previous) }
+        // Former owners: the latest apart, so that a coin moved once in the batch (the common case) allocates no set.
+        var latestFormerOwner = start?.previousOwner
+        var earlierFormerOwners: Set<String> = []
         var changed = false
         var lastApplied: Int64 = 0
         var created: Int64?
 
-        func refuse(_ kind: RegistryAlert.Kind, _ record: OwnerChangeRecord, _ detail: String) {
+        func refuse(_ kind: RegistryAlert.Kind, _ position: Int, _ detail: String) {
             alerts.append(
                 RegistryAlert(
-                    kind: kind, transactionID: record.transactionID, coinID: record.coinID,
-                    claimedOwner: record.fromWallet, registeredOwner: state?.owner, coinStatus: state?.status,
-                    detail: detail))
+                    kind: kind, transactionID: records[position].transactionID, coinID: records[position].coinID,
+                    claimedOwner: records[position].fromWallet, registeredOwner: state?.owner,
+                    coinStatus: state?.status, detail: detail))
         }
 
-        for record in records {
-            switch record.kind {
+        for position in positions {
+            let record = records.baseAddress! + position
+            switch record.pointee.kind {
             case .issue, .create:
                 if let existing = state {
                     refuse(
-                        .duplicateCoin, record,
-                        "\(record.kind.rawValue) of a coin that already exists (owner \(existing.owner))")
+                        .duplicateCoin, position,
+                        "\(record.pointee.kind.rawValue) of a coin that already exists (owner \(existing.owner))")
                     continue
                 }
-                guard let to = record.toWallet, record.value > 0 else {
-                    refuse(.malformedRecord, record, "\(record.kind.rawValue) needs a to-wallet and a positive value")
+                guard let to = record.pointee.toWallet, record.pointee.value > 0 else {
+                    refuse(
+                        .malformedRecord, position,
+                        "\(record.pointee.kind.rawValue) needs a to-wallet and a positive value")
                     continue
                 }
-                state = State(owner: to, status: .live, value: record.value, previousOwner: nil)
-                created = record.createdAtNanos
+                state = State(owner: to, status: .live, value: record.pointee.value, previousOwner: nil)
+                created = record.pointee.createdAtNanos
             case .transfer, .retire:
                 guard let current = state else {
-                    refuse(.unknownCoin, record, "\(record.kind.rawValue) of a coin the registry does not know")
+                    refuse(
+                        .unknownCoin, position, "\(record.pointee.kind.rawValue) of a coin the registry does not know")
                     continue
                 }
-                guard let from = record.fromWallet else {
-                    refuse(.malformedRecord, record, "\(record.kind.rawValue) needs a from-wallet")
+                guard let from = record.pointee.fromWallet else {
+                    refuse(.malformedRecord, position, "\(record.pointee.kind.rawValue) needs a from-wallet")
                     continue
                 }
                 if current.status == .retired {
-                    refuse(.doubleSpend, record, "coin already retired")
+                    refuse(.doubleSpend, position, "coin already retired")
                     continue
                 }
                 if from != current.owner {
-                    if formerOwners.contains(from) {
-                        refuse(.doubleSpend, record, "spent again by a former owner; owned by \(current.owner)")
+                    if from == latestFormerOwner || earlierFormerOwners.contains(from) {
+                        refuse(.doubleSpend, position, "spent again by a former owner; owned by \(current.owner)")
                     } else {
-                        refuse(.wrongOwner, record, "spent by a wallet that does not own it; owned by \(current.owner)")
+                        refuse(.wrongOwner, position, "spent by a wallet that does not own it; owned by \(current.owner)")
                     }
                     continue
                 }
-                if record.kind == .transfer {
-                    guard let to = record.toWallet else {
-                        refuse(.malformedRecord, record, "transfer needs a to-wallet")
+                if record.pointee.kind == .transfer {
+                    guard let to = record.pointee.toWallet else {
+                        refuse(.malformedRecord, position, "transfer needs a to-wallet")
                         continue
                     }
-                    formerOwners.insert(from)
+                    if let latest = latestFormerOwner { earlierFormerOwners.insert(latest) }
+                    latestFormerOwner = from
                     state = State(owner: to, status: .live, value: current.value, previousOwner: from)
                 } else {
                     state = State(owner: from, status: .retired, value: current.value, previousOwner: current.previousOwner)
                 }
             }
             changed = true
-            lastApplied = record.createdAtNanos
+            lastApplied = record.pointee.createdAtNanos
         }
         return Outcome(
             start: start, final: state, alerts: alerts, changed: changed, lastAppliedNanos: lastApplied,
             createdNanos: created)
     }
 
-    /// Groups records by coin, keeping the order of first appearance and, within a coin, record order.
-    static func chains(_ records: [OwnerChangeRecord]) -> [[OwnerChangeRecord]] {
-        var index: [String: Int] = [:]
-        index.reserveCapacity(records.count)
-        var chains: [[OwnerChangeRecord]] = []
-        chains.reserveCapacity(records.count)
-        records.withUnsafeBufferPointer { records in
+    /// A batch's records grouped by coin, without an array per coin: `heads` are the positions of each coin's first
+    /// record, in order of first appearance; `next[position]` is the position of the same coin's next record, or -1.
+    struct Chains {
+        var heads: [Int] = []
+        var next: [Int]
+
+        init(_ records: UnsafeBufferPointer<OwnerChangeRecord>) {
+            next = [Int](repeating: -1, count: records.count)
+            var chainOfCoin: [String: Int] = [:]
+            chainOfCoin.reserveCapacity(records.count)
+            var tails: [Int] = []
+            heads.reserveCapacity(records.count)
+            tails.reserveCapacity(records.count)
             for position in records.indices {
-                if let chain = index[records[position].coinID] {
-                    chains[chain].append(records[position])
+                if let chain = chainOfCoin[records[position].coinID] {
+                    next[tails[chain]] = position
+                    tails[chain] = position
                 } else {
-                    index[records[position].coinID] = chains.count
-                    chains.append([records[position]])
+                    chainOfCoin[records[position].coinID] = heads.count
+                    heads.append(position)
+                    tails.append(position)
                 }
             }
         }
-        return chains
+
+        /// The positions of the chain that starts at `head`, in record order.
+        func positions(from head: Int) -> UnfoldFirstSequence<Int> {
+            sequence(first: head) { [next] in next[$0] >= 0 ? next[$0] : nil }
+        }
+    }
+
+    /// Groups records by coin, keeping the order of first appearance and, within a coin, record order.
+    static func chains(_ records: [OwnerChangeRecord]) -> [[OwnerChangeRecord]] {
+        records.withUnsafeBufferPointer { buffer in
+            let chains = Chains(buffer)
+            return chains.heads.map { head in chains.positions(from: head).map { buffer[$0] } }
+        }
     }
 }

@@ -23,25 +23,30 @@ struct CopyTextEncoder {
     }
 
     mutating func text(_ value: String) {
+        // A native or small string's UTF-8 is read in place; `withUTF8` needs a mutable copy of the string (a retain
+        // and a release per field).
+        if value.utf8.withContiguousStorageIfAvailable({ escaped($0) }) != nil { return }
         var value = value
-        value.withUTF8 { bytes in
-            var needsEscape = false
-            for byte in bytes where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
-                needsEscape = true
-                break
-            }
-            if !needsEscape {
-                buffer.writeBytes(UnsafeRawBufferPointer(bytes))
-                return
-            }
-            for byte in bytes {
-                switch byte {
-                case 0x5C: buffer.writeInteger(UInt16(0x5C5C))  // \\
-                case 0x09: buffer.writeInteger(UInt16(0x5C74))  // \t
-                case 0x0A: buffer.writeInteger(UInt16(0x5C6E))  // \n
-                case 0x0D: buffer.writeInteger(UInt16(0x5C72))  // \r
-                default: buffer.writeInteger(byte)
-                }
+        value.withUTF8 { escaped($0) }
+    }
+
+    private mutating func escaped(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var needsEscape = false
+        for byte in bytes where byte == 0x5C || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+            needsEscape = true
+            break
+        }
+        if !needsEscape {
+            buffer.writeBytes(UnsafeRawBufferPointer(bytes))
+            return
+        }
+        for byte in bytes {
+            switch byte {
+            case 0x5C: buffer.writeInteger(UInt16(0x5C5C))  // \\
+            case 0x09: buffer.writeInteger(UInt16(0x5C74))  // \t
+            case 0x0A: buffer.writeInteger(UInt16(0x5C6E))  // \n
+            case 0x0D: buffer.writeInteger(UInt16(0x5C72))  // \r
+            default: buffer.writeInteger(byte)
             }
         }
     }
@@ -156,11 +161,11 @@ extension CopyTextEncoder {
     /// The `owner_changes` columns a batch writes, in COPY order.
     static let ownerChangeColumns = [
         "transaction_id", "coin_id", "kind", "from_wallet", "to_wallet", "value", "flow", "payer_bank",
-        "payee_bank", "created_at", "batch_id",
+        "payee_bank", "created_at", "batch_id", "batch_position",
     ]
 
-    /// One `owner_changes` row.
-    mutating func ownerChange(_ record: OwnerChangeRecord, batchID: Int64) {
+    /// One `owner_changes` row: `record`, at `position` in batch `batchID`.
+    mutating func ownerChange(_ record: OwnerChangeRecord, batchID: Int64, position: Int) {
         text(record.transactionID)
         tab()
         text(record.coinID)
@@ -182,6 +187,8 @@ extension CopyTextEncoder {
         timestamp(nanosecondsSinceEpoch: record.createdAtNanos)
         tab()
         integer(batchID)
+        tab()
+        integer(Int64(position))
         endRow()
     }
 }

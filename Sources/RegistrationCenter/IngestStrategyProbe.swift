@@ -28,7 +28,9 @@ public enum IngestStrategyProbe {
         var start = ContinuousClock.now
         for chunk in stride(from: 0, to: records.count, by: batch) {
             var text = CopyTextEncoder(capacity: batch * 200)
-            for record in records[chunk..<min(chunk + batch, records.count)] { text.ownerChange(record, batchID: 1) }
+            for position in chunk..<min(chunk + batch, records.count) {
+                text.ownerChange(records[position], batchID: 1, position: position - chunk)
+            }
             try await connection.query("BEGIN", logger: logger)
             try await connection.copyFrom(
                 table: "probe_copy", columns: CopyTextEncoder.ownerChangeColumns, logger: logger

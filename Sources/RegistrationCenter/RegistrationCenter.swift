@@ -792,7 +792,10 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
                     state.batchAge.record(nanoseconds: committedAt - records[index].createdAtNanos)
                 }
             }
-            if applyCoins || outcome.inserted == 0 {
+            // Deferred mode: every batch goes to the applier, also one whose records were all registered already (its
+            // row is pending too, and the batch that registered them may have committed unseen: see
+            // `RegistryWriter.applyDeferred`).
+            if applyCoins {
                 if state.pendingApplyHead == state.pendingApply.count {
                     state.appliedMark = state.committedRecords
                 }
@@ -808,7 +811,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             return Self.readyWaiters(&state)
         }
         for waiter in waiters { waiter.resume() }
-        if !applyCoins && outcome.inserted > 0 { applySignal.signal() }
+        if !applyCoins { applySignal.signal() }
 
         metrics.committed.increment(by: records.count)
         metrics.batches.increment()

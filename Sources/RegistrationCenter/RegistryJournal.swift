@@ -77,7 +77,9 @@ public final class RegistryJournal: Sendable {
 
     private enum Waiter: Sendable {
         case promise(EventLoopPromise<Void>)
-        case continuation(CheckedContinuation<Void, any Error>)
+        /// Unchecked: every waiter is resumed exactly once, by the writer thread or by `enqueue`'s refusal, and a
+        /// checked continuation allocates a canary object per append.
+        case continuation(UnsafeContinuation<Void, any Error>)
 
         func succeed() {
             switch self {
@@ -223,7 +225,7 @@ public final class RegistryJournal: Sendable {
 
     /// Appends records as one entry and returns once they are durable.
     public func append(_ records: [OwnerChangeRecord]) async throws {
-        try await withCheckedThrowingContinuation { continuation in
+        try await withUnsafeThrowingContinuation { continuation in
             enqueue(records, waiter: .continuation(continuation))
         }
     }

@@ -136,6 +136,15 @@ public enum RegistrySchema {
                 "CREATE INDEX owner_changes_coin ON owner_changes (coin_id)",
                 "CREATE INDEX owner_changes_to_wallet ON owner_changes (to_wallet)",
             ]),
+        RegistryMigration(
+            version: 4, name: "record order in batch",
+            statements: [
+                // A record's place in its batch, the order in which coin state applied after the commit (deferred
+                // mode, or after a restart) replays the batch. Physical order is not insertion order: once vacuum has
+                // freed the space of aborted rows (a batch in flight when its process was killed), the next batch's
+                // COPY fills it, so that rows it wrote later lie before rows it wrote first. NULL for older rows.
+                "ALTER TABLE owner_changes ADD COLUMN batch_position integer",
+            ]),
     ]
 
     /// The newest version this build knows.

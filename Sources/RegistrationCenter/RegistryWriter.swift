@@ -11,10 +11,10 @@ import PostgresNIO
 ///    idempotent path instead: `COPY` into a temporary staging table, then
 ///    `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` the keys actually inserted. Batches that are known to
 ///    be replays take the idempotent path directly.
-/// 2. Apply the inserted records to `coins` with ``CoinLedger``'s rules: optimistically, with one `COPY` of per-coin
-///    moves and one set-based statement whose preconditions PostgreSQL checks; if any precondition fails, roll back
-///    to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply exactly. Refused records
-///    go to `alerts`.
+/// 2. Apply the inserted records to `coins` with ``CoinLedger``'s rules: optimistically, with one `COPY` of the new
+///    coins and one set-based `UPDATE` of the moved ones whose preconditions PostgreSQL checks; if any precondition
+///    fails, roll back to a savepoint, read the registered state of the batch's coins `FOR UPDATE` and apply
+///    exactly. Refused records go to `alerts`.
 /// 3. Insert the `batches` row (count, time range, SHA-256 digest of the inserted rows) and commit.
 ///
 /// With `applyCoins: false` step 2 is left to ``applyDeferred(batchID:records:on:)``, run later in its own
@@ -58,39 +58,77 @@ struct RegistryWriter: Sendable {
         }
     }
 
-    /// Applies a committed batch's records to `coins` (deferred mode), once: a batch already applied is skipped.
+    /// Applies a committed batch's records to `coins` (deferred mode), once, and after every older batch.
     ///
-    /// - Returns: The alerts raised, or `nil` when the batch had been applied already.
+    /// Coin state must follow batch order. Batches are queued for application in the order this process commits
+    /// them, after the pending batches an earlier process left (listed at start); but a batch can also commit unseen:
+    /// the COMMIT of a process SIGKILLed mid-flush still runs in its backend and can land after the next process has
+    /// listed the pending batches, and a flush whose success was lost with its connection is retried idempotently and
+    /// finds its records already there. The replay of such a batch's records inserts none of them, so a later record
+    /// of the same coin would otherwise be applied first (a false double spend, wrong owner or unknown coin). So the
+    /// claim takes every pending batch up to `batchID`, in one statement, and applies them oldest first.
+    ///
+    /// - Parameter records: The records of batch `batchID` when the caller kept them (others are read back).
+    /// - Returns: The alerts raised, or `nil` when no batch up to `batchID` was pending (it had been applied already).
     func applyDeferred(batchID: Int64, records: [OwnerChangeRecord]?, on connection: PostgresConnection)
         async throws -> [RegistryAlert]?
     {
         try await connection.withTransaction(logger: logger) { connection -> [RegistryAlert]? in
-            var claimed = false
-            for try await _ in try await connection.query(
-                """
-                UPDATE batches SET coins_applied_at = now() WHERE id = \(batchID) AND coins_applied_at IS NULL
-                RETURNING id
-                """, logger: logger)
-            {
-                claimed = true
+            let claimed = try await claimPendingBatches(through: batchID, on: connection)
+            guard !claimed.isEmpty else { return nil }
+            var alerts: [RegistryAlert] = []
+            for id in claimed {
+                alerts += try await applyClaimedBatch(id, records: id == batchID ? records : nil, on: connection)
             }
-            guard claimed else { return nil }
-            let batchRecords: [OwnerChangeRecord]
-            if let records {
-                batchRecords = records
-            } else {
-                batchRecords = try await Self.readBatch(batchID, on: connection, logger: logger)
-            }
-            let coins = try await applyToCoins(batchRecords, on: connection)
-            if !coins.alerts.isEmpty {
-                try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
-            }
-            return coins.alerts
+            return alerts
         }
     }
 
-    /// A batch's records in the order they were written (owner_changes is insert-only, so physical order is
-    /// insertion order).
+    /// Marks every batch up to `batchID` whose coin state is pending as applied (the caller applies them in the same
+    /// transaction) and returns their ids, oldest first.
+    private func claimPendingBatches(through batchID: Int64, on connection: PostgresConnection) async throws
+        -> [Int64]
+    {
+        var claimed: [Int64] = []
+        for try await id in try await connection.query(
+            """
+            WITH claimed AS (
+                UPDATE batches SET coins_applied_at = now() WHERE id <= \(batchID) AND coins_applied_at IS NULL
+                RETURNING id
+            )
+            SELECT id FROM claimed ORDER BY id
+            """, logger: logger
+        ).decode(Int64.self) {
+            claimed.append(id)
+        }
+        let unseen = claimed.filter { $0 != batchID }
+        if !unseen.isEmpty {
+            logger.warning(
+                "Applying coin state of batches committed unseen, before the next one",
+                metadata: ["registry.batch": "\(batchID)", "registry.unseen": "\(unseen)"])
+        }
+        return claimed
+    }
+
+    /// Applies a claimed batch's records (`records`, or read back when `nil`) to `coins` and registers its alerts.
+    private func applyClaimedBatch(_ batchID: Int64, records: [OwnerChangeRecord]?, on connection: PostgresConnection)
+        async throws -> [RegistryAlert]
+    {
+        let batchRecords: [OwnerChangeRecord]
+        if let records {
+            batchRecords = records
+        } else {
+            batchRecords = try await Self.readBatch(batchID, on: connection, logger: logger)
+        }
+        let coins = try await applyToCoins(batchRecords, on: connection)
+        if !coins.alerts.isEmpty {
+            try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
+        }
+        return coins.alerts
+    }
+
+    /// A batch's records in the order they were written: by `batch_position` (physical order is not insertion order,
+    /// see migration 4), by physical order for rows written before it had one.
     static func readBatch(_ batchID: Int64, on connection: PostgresConnection, logger: Logger) async throws
         -> [OwnerChangeRecord]
     {
@@ -99,7 +137,7 @@ struct RegistryWriter: Sendable {
             """
             SELECT transaction_id, coin_id, kind, from_wallet, to_wallet, value, flow, payer_bank, payee_bank,
                    (extract(epoch FROM created_at) * 1000000)::int8
-            FROM owner_changes WHERE batch_id = \(batchID) ORDER BY ctid
+            FROM owner_changes WHERE batch_id = \(batchID) ORDER BY batch_position, ctid
             """, logger: logger)
         for try await row in rows.decode(
             (String, String, String, String?, String?, Int64, String, String, String, Int64).self)
@@ -140,21 +178,33 @@ struct RegistryWriter: Sendable {
             }
         }
         if !fastPath {
-            inserted = try await insertIdempotently(records, batchID: batchID, on: connection)
+            let positions: [Int]
+            (inserted, positions) = try await insertIdempotently(records, batchID: batchID, on: connection)
             var copyText = CopyTextEncoder(capacity: inserted.count * 200)
             inserted.withUnsafeBufferPointer { rows in
-                for index in rows.indices { copyText.ownerChange(rows[index], batchID: batchID) }
+                for index in rows.indices {
+                    copyText.ownerChange(rows[index], batchID: batchID, position: positions[index])
+                }
             }
             digestHex = Self.digest(copyText.buffer)
         }
         let copied = ContinuousClock.now
 
-        let coins = applyCoins
+        // In-batch mode, records already registered: the batch that registered them may be a deferred-mode batch that
+        // committed unseen (see `applyDeferred`); its coin state goes first. (This batch's own row is not written yet.)
+        var unseenAlerts: [RegistryAlert] = []
+        if applyCoins && inserted.count < records.count {
+            for id in try await claimPendingBatches(through: batchID, on: connection) {
+                unseenAlerts += try await applyClaimedBatch(id, records: nil, on: connection)
+            }
+        }
+        var coins = applyCoins
             ? try await applyToCoins(inserted, on: connection) : CoinsOutcome(alerts: [], optimisticHeld: true)
         let applied = ContinuousClock.now
         if !coins.alerts.isEmpty {
             try await insertAlerts(coins.alerts, batchID: batchID, on: connection)
         }
+        coins.alerts = unseenAlerts + coins.alerts
 
         // Through the buffer: `for record in inserted` would copy every record (and retain its strings).
         let (first, last) = inserted.withUnsafeBufferPointer { records -> (Int64?, Int64?) in
@@ -209,9 +259,10 @@ struct RegistryWriter: Sendable {
 
     // MARK: - owner_changes
 
+    /// Returns the records inserted, in batch order, and their positions in the batch (as stored).
     private func insertIdempotently(
         _ records: [OwnerChangeRecord], batchID: Int64, on connection: PostgresConnection
-    ) async throws -> [OwnerChangeRecord] {
+    ) async throws -> (records: [OwnerChangeRecord], positions: [Int]) {
         try await connection.query(
             """
             CREATE TEMP TABLE IF NOT EXISTS staging_owner_changes
@@ -231,13 +282,16 @@ struct RegistryWriter: Sendable {
         }
         // Keep the first occurrence of each inserted key, in batch order.
         var result: [OwnerChangeRecord] = []
+        var positions: [Int] = []
         result.reserveCapacity(insertedKeys.count)
-        for record in records {
+        positions.reserveCapacity(insertedKeys.count)
+        for (position, record) in records.enumerated() {
             if insertedKeys.remove(RecordKey(transactionID: record.transactionID, coinID: record.coinID)) != nil {
                 result.append(record)
+                positions.append(position)
             }
         }
-        return result
+        return (result, positions)
     }
 
     /// COPYs rows, encoding them chunk by chunk so that encoding overlaps PostgreSQL's parsing of the previous
@@ -254,7 +308,7 @@ struct RegistryWriter: Sendable {
                 var text = CopyTextEncoder(capacity: (end - start) * 200)
                 // Rows are encoded from the array's buffer, so that no record is copied on the way.
                 records.withUnsafeBufferPointer { rows in
-                    for index in start..<end { text.ownerChange(rows[index], batchID: batchID) }
+                    for index in start..<end { text.ownerChange(rows[index], batchID: batchID, position: index) }
                 }
                 text.buffer.withUnsafeReadableBytes { digest.update(bufferPointer: $0) }
                 try await writer.write(text.buffer)
@@ -297,26 +351,34 @@ struct RegistryWriter: Sendable {
         -> CoinsOutcome
     {
         guard !records.isEmpty else { return CoinsOutcome(alerts: [], optimisticHeld: true) }
-        let chains = CoinLedger.chains(records)
-        try await connection.query(
-            """
-            CREATE TEMP TABLE IF NOT EXISTS coin_transfers (
-                coin_id text, expected_owner text, owner text, status text, previous_owner text, updated_at timestamptz
-            ) ON COMMIT DELETE ROWS
-            """, logger: logger)
-
-        // Optimistic: every chain starts from the state its first record implies.
-        var alerts: [RegistryAlert] = []
-        var moves: [Move] = []
-        moves.reserveCapacity(chains.count)
-        for chain in chains {
-            let start = CoinLedger.assumedStart(for: chain[0])
-            let outcome = CoinLedger.walk(chain, from: start)
-            alerts += outcome.alerts
-            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
+        // Grouped by coin and walked through the array's buffer: no array per coin, no copy of a record.
+        let chains = records.withUnsafeBufferPointer { CoinLedger.Chains($0) }
+        func plan(from registered: [String: CoinLedger.State]?) -> (alerts: [RegistryAlert], moves: [Move]) {
+            var alerts: [RegistryAlert] = []
+            var moves: [Move] = []
+            moves.reserveCapacity(chains.heads.count)
+            records.withUnsafeBufferPointer { records in
+                for head in chains.heads {
+                    let coinID = records[head].coinID
+                    // Optimistic (no registered state given): every chain starts from the state its first record
+                    // implies.
+                    let start: CoinLedger.State?
+                    if let registered {
+                        start = registered[coinID]
+                    } else {
+                        start = CoinLedger.assumedStart(for: records[head])
+                    }
+                    let outcome = CoinLedger.walk(records, positions: chains.positions(from: head), from: start)
+                    alerts += outcome.alerts
+                    if let move = Self.move(for: coinID, outcome) { moves.append(move) }
+                }
+            }
+            return (alerts, moves)
         }
+
+        var (alerts, moves) = plan(from: nil)
         // A batch touches few of the coins: probe the primary key per move rather than hash the whole table (the
-        // planner, without statistics on the temporary table, would otherwise pick a full scan of `coins`).
+        // planner would otherwise weigh a full scan of `coins`).
         try await connection.query("SET LOCAL enable_hashjoin = off", logger: logger)
         try await connection.query("SET LOCAL enable_mergejoin = off", logger: logger)
         try await connection.query("SAVEPOINT coin_moves", logger: logger)
@@ -326,7 +388,7 @@ struct RegistryWriter: Sendable {
 
         // A precondition failed somewhere: start over from the registered state of every coin in the batch.
         try await connection.query("ROLLBACK TO SAVEPOINT coin_moves", logger: logger)
-        let ids = chains.map { $0[0].coinID }
+        let ids = chains.heads.map { records[$0].coinID }
         var registered: [String: CoinLedger.State] = [:]
         let rows = try await connection.query(
             """
@@ -336,13 +398,7 @@ struct RegistryWriter: Sendable {
             registered[id] = CoinLedger.State(
                 owner: owner, status: Coin.Status(rawValue: status) ?? .live, value: value, previousOwner: previous)
         }
-        alerts = []
-        moves = []
-        for chain in chains {
-            let outcome = CoinLedger.walk(chain, from: registered[chain[0].coinID])
-            alerts += outcome.alerts
-            if let move = Self.move(for: chain[0].coinID, outcome) { moves.append(move) }
-        }
+        (alerts, moves) = plan(from: registered)
         guard try await applyMoves(moves, on: connection) else {
             throw RegistrationCenterError(
                 .invalidInput, "coin state changed under the batch writer (another writer on the same registry?)")
@@ -366,16 +422,28 @@ struct RegistryWriter: Sendable {
     /// transaction may be in the failed state: the caller rolls back to its savepoint.
     ///
     /// New coins are COPYed straight into `coins` (the bulk insert path; a coin that already exists fails the
-    /// primary key, which is the precondition failing). Moves of existing coins are COPYed into a temporary table
-    /// and applied with one `UPDATE … FROM` whose `WHERE` is the precondition (live, owned by the expected wallet).
-    /// Measured on the RegistryIngest workload, the bulk insert costs PostgreSQL about half of what
-    /// `INSERT … SELECT` from a staging table did, and the staging COPY of the new coins goes away.
+    /// primary key, which is the precondition failing). Moves of existing coins are applied with one `UPDATE … FROM
+    /// unnest(…)` of binary arrays whose `WHERE` is the precondition (live, owned by the expected wallet): nothing is
+    /// written to a staging table and no text is parsed for them.
     private func applyMoves(_ moves: [Move], on connection: PostgresConnection) async throws -> Bool {
         guard !moves.isEmpty else { return true }
         var created = CopyTextEncoder(capacity: 0)
-        var moved = CopyTextEncoder(capacity: 0)
         var createdCount = 0
-        var movedCount: Int64 = 0
+        var movedIDs: [String] = []
+        var expectedOwners: [String] = []
+        var owners: [String] = []
+        var statuses: [String] = []
+        var previousOwners: [String] = []
+        var updatedMicros: [Int64] = []
+        let movedCount = moves.count(where: { !$0.insert })
+        if movedCount > 0 {
+            movedIDs.reserveCapacity(movedCount)
+            expectedOwners.reserveCapacity(movedCount)
+            owners.reserveCapacity(movedCount)
+            statuses.reserveCapacity(movedCount)
+            previousOwners.reserveCapacity(movedCount)
+            updatedMicros.reserveCapacity(movedCount)
+        }
         for move in moves {
             if move.insert {
                 if createdCount == 0 { created = CopyTextEncoder(capacity: moves.count * 140) }
@@ -395,20 +463,13 @@ struct RegistryWriter: Sendable {
                 created.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
                 created.endRow()
             } else {
-                if movedCount == 0 { moved = CopyTextEncoder(capacity: moves.count * 160) }
-                movedCount += 1
-                moved.text(move.coinID)
-                moved.tab()
-                moved.text(move.expectedOwner)
-                moved.tab()
-                moved.text(move.final.owner)
-                moved.tab()
-                moved.text(move.final.status.rawValue)
-                moved.tab()
-                moved.optionalText(move.final.previousOwner)
-                moved.tab()
-                moved.timestamp(nanosecondsSinceEpoch: move.updatedNanos)
-                moved.endRow()
+                movedIDs.append(move.coinID)
+                expectedOwners.append(move.expectedOwner)
+                owners.append(move.final.owner)
+                statuses.append(move.final.status.rawValue)
+                // Wallet addresses are never empty: "" stands for NULL (arrays of optionals are not bound).
+                previousOwners.append(move.final.previousOwner ?? "")
+                updatedMicros.append(Self.floorMicros(move.updatedNanos))
             }
         }
         if createdCount > 0 {
@@ -423,24 +484,29 @@ struct RegistryWriter: Sendable {
             }
         }
         guard movedCount > 0 else { return true }
-        try await connection.query("TRUNCATE coin_transfers", logger: logger)
-        try await copy(
-            moved.buffer, into: "coin_transfers",
-            columns: ["coin_id", "expected_owner", "owner", "status", "previous_owner", "updated_at"], on: connection)
         var applied: Int64 = -1
         let rows = try await connection.query(
             """
             WITH moved AS (
                 UPDATE coins c
-                SET owner = m.owner, status = m.status, previous_owner = m.previous_owner, updated_at = m.updated_at
-                FROM coin_transfers m
+                SET owner = m.owner, status = m.status, previous_owner = NULLIF(m.previous_owner, ''),
+                    updated_at = 'epoch'::timestamptz + m.updated_us * interval '1 microsecond'
+                FROM unnest(\(movedIDs)::text[], \(expectedOwners)::text[], \(owners)::text[], \(statuses)::text[],
+                            \(previousOwners)::text[], \(updatedMicros)::int8[])
+                    AS m(coin_id, expected_owner, owner, status, previous_owner, updated_us)
                 WHERE c.id = m.coin_id AND c.status = 'live' AND c.owner = m.expected_owner
                 RETURNING 1
             )
             SELECT count(*) FROM moved
             """, logger: logger)
         for try await count in rows.decode(Int64.self) { applied = count }
-        return applied == movedCount
+        return applied == Int64(movedCount)
+    }
+
+    /// Microseconds since the epoch, rounded toward the past (as ``CopyTextEncoder/timestamp(nanosecondsSinceEpoch:)``
+    /// writes them).
+    static func floorMicros(_ nanos: Int64) -> Int64 {
+        nanos >= 0 ? nanos / 1000 : -((-(nanos + 1)) / 1000) - 1
     }
 
     // MARK: - alerts

@@ -24,6 +24,20 @@ struct CoinLedgerTests {
         #expect(outcome.alerts.first?.transactionID == "t2")
     }
 
+    @Test func everyFormerOwnerSpendingAgainIsADoubleSpend() {
+        // The registered previous owner, the owner two moves back and the latest former owner are all remembered.
+        let start = CoinLedger.State(owner: "A", status: .live, value: 5, previousOwner: "P")
+        let chain = [
+            F.transfer("t1", coin: "c", from: "A", to: "B"), F.transfer("t2", coin: "c", from: "B", to: "C"),
+            F.transfer("t3", coin: "c", from: "P", to: "D"), F.transfer("t4", coin: "c", from: "A", to: "D"),
+            F.transfer("t5", coin: "c", from: "B", to: "D"), F.transfer("t6", coin: "c", from: "Z", to: "D"),
+        ]
+        let outcome = CoinLedger.walk(chain, from: start)
+        #expect(outcome.final?.owner == "C")
+        #expect(outcome.alerts.map(\.kind) == [.doubleSpend, .doubleSpend, .doubleSpend, .wrongOwner])
+        #expect(outcome.alerts.map(\.transactionID) == ["t3", "t4", "t5", "t6"])
+    }
+
     @Test func spendingByAStrangerIsWrongOwner() {
         let start = CoinLedger.State(owner: "A", status: .live, value: 5, previousOwner: nil)
         let outcome = CoinLedger.walk([F.transfer("t1", coin: "c", from: "Z", to: "B")], from: start)

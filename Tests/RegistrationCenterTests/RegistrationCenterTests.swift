@@ -208,6 +208,69 @@ struct RegistrationCenterTests {
         #expect(try await F.count("SELECT count(*) FROM alerts", in: database) == 0)
     }
 
+    /// Coin state follows batch order even for a batch this process never saw commit: the COMMIT of a process killed
+    /// mid-flush can land after the next process has listed the pending batches (and a flush whose success was lost
+    /// with its connection commits unseen too). Its records come back in the replay, already registered: the replay
+    /// inserts none of them, and a later record of the same coin must not be applied before them.
+    @Test func aBatchCommittedUnseenIsAppliedBeforeLaterRecordsOfItsCoins() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let center = try Self.makeCenter(
+            database, journal: try F.temporaryDirectory("j-unseen"), coinState: .deferred(maxLagRecords: 1_000))
+        let earlier = [F.issue("u-1", coin: "u", to: "A"), F.transfer("u-2", coin: "u", from: "A", to: "B")]
+        try await F.withCenter(center) { center in
+            await center.waitUntilReady()
+            // The earlier process's last batch commits now, coin state pending, after this one loaded the pending list.
+            let client = PostgresClient(configuration: database.clientConfiguration, backgroundLogger: .noop)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                let outcome = try await client.withConnection { connection in
+                    try await RegistryWriter(logger: .noop).write(
+                        earlier, source: .journal, mayContainDuplicates: false, applyCoins: false, on: connection)
+                }
+                #expect(outcome.inserted == 2)
+            }
+            // The replay of its journal tail: every record registered already.
+            try await center.append(earlier)
+            await center.waitUntilCommitted()
+            #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'u' AND owner = 'B'", in: database) == 1)
+            #expect(try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+            // Then the coin moves on.
+            try await center.append([F.transfer("u-3", coin: "u", from: "B", to: "C")])
+            await center.waitUntilCommitted()
+        }
+        #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'u' AND owner = 'C'", in: database) == 1)
+        #expect(try await F.count("SELECT count(*) FROM batches WHERE coins_applied_at IS NULL", in: database) == 0)
+        #expect(try await F.count("SELECT count(*) FROM alerts", in: database) == 0)
+    }
+
+    /// A batch read back for its coin state (deferred mode, after a restart) replays its records in the order they
+    /// were written, whatever their physical order: vacuum lets a later COPY fill the space of aborted rows, so that
+    /// rows written later lie before rows written first (a crash test run flagged 406 false alerts so). Here an
+    /// update of the first row moves it behind the second.
+    @Test func aBatchReadBackKeepsItsRecordOrderWhateverThePhysicalOrder() async throws {
+        try await F.withDatabase { database, testDatabase in
+            let writer = RegistryWriter(logger: .noop)
+            let outcome = try await database.client.withConnection { connection in
+                try await writer.write(
+                    [F.issue("o-1", coin: "o", to: "A"), F.transfer("o-2", coin: "o", from: "A", to: "B")],
+                    source: .journal, mayContainDuplicates: false, applyCoins: false, on: connection)
+            }
+            _ = try await testDatabase.cluster.runPsql(
+                database: testDatabase.name, ["-c", "UPDATE owner_changes SET flow = flow WHERE transaction_id = 'o-1'"])
+            let physicallyFirst = try await testDatabase.cluster.runPsql(
+                database: testDatabase.name,
+                ["-tAc", "SELECT transaction_id FROM owner_changes WHERE batch_id = \(outcome.batchID) ORDER BY ctid LIMIT 1"])
+            #expect(physicallyFirst.trimmingCharacters(in: .whitespacesAndNewlines) == "o-2")
+            let alerts = try await database.client.withConnection { connection in
+                try await writer.applyDeferred(batchID: outcome.batchID, records: nil, on: connection)
+            }
+            #expect(alerts?.isEmpty == true)
+            #expect(try await F.count("SELECT count(*) FROM coins WHERE id = 'o' AND owner = 'B'", in: testDatabase) == 1)
+            #expect(try await F.count("SELECT count(*) FROM alerts", in: testDatabase) == 0)
+        }
+    }
+
     @Test func backlogBoundRefusesInsteadOfLosing() async throws {
         let database = try await TestPostgres.shared.makeDatabase()
         let center = try Self.makeCenter(database, journal: try F.temporaryDirectory("j-bound"), backlog: 10)

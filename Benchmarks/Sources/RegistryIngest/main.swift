@@ -404,7 +404,7 @@ func log(_ message: String) {
 enum Workload {
     static let columns = [
         "transaction_id", "coin_id", "kind", "from_wallet", "to_wallet", "value", "flow", "payer_bank", "payee_bank",
-        "created_at", "batch_id",
+        "created_at", "batch_id", "batch_position",
     ]
     static var csvColumns: String { columns.joined(separator: ", ") }
 
@@ -498,9 +498,12 @@ enum Workload {
         var chunk = ""
         chunk.reserveCapacity(1 << 22)
         let createdAt = timestamp(RegistrationCenter.wallClockNanos())
+        var position = 0
         for approval in approvals {
             for record in approval {
-                chunk += csvRow(record, createdAt: createdAt, batchID: batchID)
+                // Positions in batches of the batcher's default size, as it numbers its records.
+                chunk += csvRow(record, createdAt: createdAt, batchID: batchID, position: position % 10_000)
+                position += 1
             }
             if chunk.utf8.count > 1 << 22 {
                 handle.write(Data(chunk.utf8))
@@ -511,10 +514,10 @@ enum Workload {
         try handle.close()
     }
 
-    static func csvRow(_ record: OwnerChangeRecord, createdAt: String, batchID: Int) -> String {
+    static func csvRow(_ record: OwnerChangeRecord, createdAt: String, batchID: Int, position: Int) -> String {
         // Unquoted empty is NULL in CSV: the wallets of issue/retire are NULL, an empty bank code is "".
         func text(_ value: String) -> String { value.isEmpty ? "\"\"" : value }
-        return "\(record.transactionID),\(record.coinID),\(record.kind.rawValue),\(record.fromWallet ?? ""),\(record.toWallet ?? ""),\(record.value),\(record.flow),\(text(record.payerBank)),\(text(record.payeeBank)),\(createdAt),\(batchID)\n"
+        return "\(record.transactionID),\(record.coinID),\(record.kind.rawValue),\(record.fromWallet ?? ""),\(record.toWallet ?? ""),\(record.value),\(record.flow),\(text(record.payerBank)),\(text(record.payeeBank)),\(createdAt),\(batchID),\(position)\n"
     }
 
     static func timestamp(_ nanos: Int64) -> String {
