@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "DCSwitchCLITests",
             dependencies: [
-                "DCSwitchTestKit", "FixtureReplay", "ISO8583", "BankSimulator", "DigitalCurrency",
+                "DCSwitchTestKit", "FixtureReplay", "ISO8583", "BankSimulator", "DigitalCurrency", "RegistrationCenter",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -9,28 +9,48 @@ import Darwin
 /// Runs a command to completion with `posix_spawn`, its output captured in a file.
 ///
 /// Used for the PostgreSQL tools (`initdb`, `pg_ctl`, `psql`): a handful of short-lived processes, never on a hot
-/// path. Output goes to a file rather than a pipe so a chatty tool can never block on a full pipe.
-struct ChildProcess {
+/// path. Output goes to a file rather than a pipe so a chatty tool can never block on a full pipe. The child gets no
+/// descriptor of ours beyond its standard input, output and error, and only this call waits for it (`waitpid` on its
+/// pid), so nothing else can take its exit status first.
+public struct ChildProcess: Sendable {
     /// What a finished command left behind.
-    struct Outcome {
-        var status: Int32
-        var output: String
-        var succeeded: Bool { status == 0 }
+    public struct Outcome: Sendable {
+        /// The exit status, or 128 + the signal that ended it.
+        public var status: Int32
+        /// What it wrote to standard output (and standard error, unless ``ChildProcess/errorPath`` is set).
+        public var output: String
+        public var succeeded: Bool { status == 0 }
     }
 
-    var executable: String
-    var arguments: [String]
-    /// Where stdout and stderr go; read back after the process exits.
-    var outputPath: String
+    public var executable: String
+    public var arguments: [String]
+    /// Where stdout (and stderr, without ``errorPath``) go; read back and deleted after the process exits.
+    public var outputPath: String
+    /// Where stderr goes, when not with stdout; left for the caller to read.
+    public var errorPath: String?
+    /// What the child reads as its standard input.
+    public var inputPath: String
+
+    public init(executable: String, arguments: [String], outputPath: String, errorPath: String? = nil, inputPath: String = "/dev/null") {
+        self.executable = executable
+        self.arguments = arguments
+        self.outputPath = outputPath
+        self.errorPath = errorPath
+        self.inputPath = inputPath
+    }
 
     /// Runs the command and waits for it. Throws only when the process could not be started.
-    func run() throws -> Outcome {
+    public func run() throws -> Outcome {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
-        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fileActions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&fileActions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        }
         // Nothing else of ours goes to the child: without this, `pg_ctl` would hand the server every socket the process
         // holds (SwiftNIO's are not close-on-exec), and a connection closed here would stay open in PostgreSQL until
         // it stops — peers wait for an end of file that never comes, and a listening port stays taken.

@@ -1,5 +1,6 @@
 import DCSwitchTestKit
 import Foundation
+import RegistrationCenter
 
 /// Runs the built `dcswitch` binary (it sits beside the test bundle in the build directory).
 enum CLI {
@@ -32,30 +33,20 @@ enum CLI {
     }
 
     private static func runBlocking(_ arguments: [String], stdin: String?) throws -> Result {
+        // posix_spawn and waitpid on the child's pid (RegistrationCenter's ChildProcess), not Foundation's Process:
+        // its exit notification was seen lost while several children ran, leaving waitUntilExit waiting for ever.
+        let directory = try TestPostgres.makeTemporaryDirectory("cli")
+        let input = directory + "/stdin"
+        try Data((stdin ?? "").utf8).write(to: URL(fileURLWithPath: input))
         let started = Date()
-        let process = Process()
-        process.executableURL = self.binary
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-        }
-        try input.fileHandleForWriting.close()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self),
-            elapsed: Date().timeIntervalSince(started)
-        )
+        let outcome = try ChildProcess(
+            executable: self.binary.path, arguments: arguments, outputPath: directory + "/stdout",
+            errorPath: directory + "/stderr", inputPath: input
+        ).run()
+        let elapsed = Date().timeIntervalSince(started)
+        let stderr = (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: directory)
+        return Result(status: outcome.status, stdout: outcome.output, stderr: stderr, elapsed: elapsed)
     }
 
     static func json(_ line: String) throws -> [String: Any] {
