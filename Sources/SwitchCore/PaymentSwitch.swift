@@ -470,6 +470,9 @@ public final class PaymentSwitch: Sendable {
             promise.succeed(self.decline(request, error, flow: .accountOpen))
             return
         }
+        // Counted from now, not only once it is finished in the background: a graceful stop waits for an opening whose
+        // bank answer or registration is still on its way, as it waits for the ones being retried.
+        self.openingsInProgress.withLock { _ = $0.insert(txn) }
         self.gateway.send(opening, to: bank.id, timeout: self.configuration.bankTimeout).hop(to: eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
@@ -478,17 +481,17 @@ public final class PaymentSwitch: Sendable {
                 if Self.mayHaveReachedBank(error) {
                     self.finishOpening(txn, bank: bank, leg: opening, customerReference: customerReference, on: eventLoop, after: .seconds(1))
                 } else {
-                    self.ended(txn)
+                    self.endedOpening(txn)
                 }
                 promise.succeed(self.decline(request, code: Self.responseCode(for: error), flow: .accountOpen, reason: "bank: \(error)"))
             case .success(let answer):
                 guard answer.responseCode == "00" else {
-                    self.ended(txn)
+                    self.endedOpening(txn)
                     promise.succeed(self.decline(request, code: ResponseCode(rawValue: answer.responseCode ?? "96"), flow: .accountOpen, reason: "bank declined"))
                     return
                 }
                 guard let address = answer.payerWallet ?? answer.payeeWallet, let publicKey = answer.value124("01", self) else {
-                    self.ended(txn)
+                    self.endedOpening(txn)
                     promise.succeed(self.decline(request, code: .systemMalfunction, flow: .accountOpen, reason: "bank answer lacks DE 102 or DE 124.01"))
                     return
                 }
@@ -496,7 +499,7 @@ public final class PaymentSwitch: Sendable {
                     .whenComplete { outcome in
                         switch outcome {
                         case .success:
-                            self.ended(txn)
+                            self.endedOpening(txn)
                             var response = request.makeResponse(responseCode: "00")
                             response[102] = address
                             response[124] = self.buildDC([("01", publicKey)])
@@ -508,6 +511,12 @@ public final class PaymentSwitch: Sendable {
                     }
             }
         }
+    }
+
+    /// Logs the end of account opening `txn` and stops counting it as in progress.
+    private func endedOpening(_ txn: String) {
+        self.ended(txn)
+        self.openingsInProgress.withLock { _ = $0.remove(txn) }
     }
 
     /// The switch records the public key for routing (§3.2.1 step 2) and the identity goes to the central bank's

@@ -53,7 +53,7 @@ struct SwitchCrashTests {
         let holdingsPath = serve.directory + "/holdings.json"
         try JSONSerialization.data(withJSONObject: holdings).write(to: URL(fileURLWithPath: holdingsPath))
         let reconcile = try await CLI.run(["reconcile", "--holdings", holdingsPath, "--database-url", serve.databaseURL])
-        #expect(reconcile.status == 0, "banks and registry disagree:\n\(reconcile.stdout.prefix(3000))\n\(reconcile.stderr.prefix(2000))")
+        #expect(reconcile.status == 0, "banks and registry disagree:\n\(reconcile.stdout.prefix(3000))\n\(reconcile.stderr.prefix(2000))\nserve:\n\(serve.outputText.suffix(3000))")
         #expect(reconcile.lines.count == network.banks.count)
     }
 
