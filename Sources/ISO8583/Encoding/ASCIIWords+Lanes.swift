@@ -43,13 +43,19 @@ extension ASCIIWords {
         guard count > 8 else { return Self.firstFailing(in: base, at: start, count: count, Class.self) == nil }
         let from = base + start
         if count <= 16 { return Self.noneFailing(Class.failing(Self.lanes(from, count: count))) }
+        return Self.allPassLanes(from, count: count, Class.self)
+    }
+
+    /// Whether every one of the `count` (more than 16) bytes at `from` is in `Class`: sixteen at a time, the
+    /// last sixteen overlapping bytes already looked at.
+    @inlinable @inline(__always)
+    static func allPassLanes<Class: WordClass>(_ from: UnsafeRawPointer, count: Int, _: Class.Type) -> Bool {
         var failing = Lanes()
         var i = 0
         while count &- i > 16 {
             failing |= Class.failing(from.loadUnaligned(fromByteOffset: i, as: Lanes.self))
             i &+= 16
         }
-        // The last sixteen, overlapping bytes already found good.
         failing |= Class.failing(from.loadUnaligned(fromByteOffset: count &- 16, as: Lanes.self))
         return Self.noneFailing(failing)
     }
@@ -84,16 +90,7 @@ extension ASCIIWords {
             let (lanes, mask) = Self.valueLanes(base, at: start, count: count)
             return Self.noneFailing(Class.failing(lanes), mask: mask)
         }
-        let from = base + start
-        var failing = Lanes()
-        var i = 0
-        while count &- i > 16 {
-            failing |= Class.failing(from.loadUnaligned(fromByteOffset: i, as: Lanes.self))
-            i &+= 16
-        }
-        // The last sixteen, overlapping bytes already looked at.
-        failing |= Class.failing(from.loadUnaligned(fromByteOffset: count &- 16, as: Lanes.self))
-        return Self.noneFailing(failing)
+        return Self.allPassLanes(base + start, count: count, Class.self)
     }
 
     /// Whether no byte of `failing` under `mask` (in both halves) has its high bit set.

@@ -397,40 +397,38 @@ struct MessageDecoder {
             let run = runs[r]
             let from = Int(run.start)
             let to = Int(runs[r &+ 1].start)
-            let passes: Bool
-            switch run.kind {
-            case .digits: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Digits.self)
-            case .printable: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Printable.self)
-            case .alphanumeric: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.LettersDigitsSpace.self)
-            case .track: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.TrackCharacters.self)
-            case .hex: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.HexDigits.self)
-            case .unchecked, .general: passes = true
-            case .otherClass, .hexBERTLV:
+            let passes = Self.runPasses(run.kind, base, at: from, count: to &- from) {
                 // A run of one field, checked as it is.
                 let entry = table[Int(run.entry)]
-                passes = Self.longValuePasses(run.kind, layout: layouts + Int(entry.number), base, at: Int(entry.valueStart), count: Int(entry.valueBytes))
+                return Self.longValuePasses(run.kind, layout: layouts + Int(entry.number), base, at: Int(entry.valueStart), count: Int(entry.valueBytes))
             }
             if passes { continue }
-            // The first field of the run that fails.
+            // The first field of the run that fails (a run of one is that field).
             let last = Int(runs[r &+ 1].entry) &- 1
             for index in Int(run.entry)..<last {
                 let entry = table[index]
-                let fieldFrom = Int(entry.wireStart)
-                let fieldTo = fieldFrom &+ Int(entry.wireLength)
-                let fieldPasses: Bool
-                switch run.kind {
-                case .digits: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Digits.self)
-                case .printable: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Printable.self)
-                case .alphanumeric: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.LettersDigitsSpace.self)
-                case .track: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.TrackCharacters.self)
-                case .hex: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.HexDigits.self)
-                case .unchecked, .general, .otherClass, .hexBERTLV: fieldPasses = true
-                }
-                if !fieldPasses { return index }
+                if !Self.runPasses(run.kind, base, at: Int(entry.wireStart), count: Int(entry.wireLength), single: { true }) { return index }
             }
             return last
         }
         return nil
+    }
+
+    /// Whether the `count` bytes at `base + from` (a run of fields of `kind` gathered by
+    /// ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)``, or one of its fields, length
+    /// prefixes included) are all in the run's class; for a run of one field of a kind that is checked as
+    /// a value (``FieldLayout/FastKind/otherClass``, ``FieldLayout/FastKind/hexBERTLV``), what `single` says.
+    @inline(__always)
+    static func runPasses(_ kind: FieldLayout.FastKind, _ base: UnsafeRawPointer, at from: Int, count: Int, single: () -> Bool) -> Bool {
+        switch kind {
+        case .digits: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.Digits.self)
+        case .printable: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.Printable.self)
+        case .alphanumeric: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.LettersDigitsSpace.self)
+        case .track: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.TrackCharacters.self)
+        case .hex: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.HexDigits.self)
+        case .otherClass, .hexBERTLV: single()
+        case .unchecked, .general: true
+        }
     }
 
     /// The check of a field of ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` that
