@@ -218,11 +218,37 @@ struct InlinePathTests {
                 element += [UInt8](repeating: 0xAB, count: Int.random(in: 0...1, using: &rng) == 0 ? length : max(length - 1, 0))
                 text += Array(Hex.encode(element).utf8)
             }
-            let valid = text.withUnsafeBytes { BERTLV.validate(CheckedHexPairs($0)) == nil }
+            if !text.isEmpty, Int.random(in: 0..<8, using: &rng) == 0 {
+                // A character that is not a hex digit, anywhere (in the overlapping last sixteen too).
+                text[Int.random(in: 0..<text.count, using: &rng)] = [UInt8(ascii: "G"), UInt8(ascii: "g"), 0x2F, 0x3A, 0x40, 0x60, 0xC6].randomElement(using: &rng)!
+            }
+            let valid = text.withUnsafeBytes { BERTLV.validate(HexPairs($0)) == nil }
             if !valid { broken += 1 }
             #expect(text.withUnsafeBytes { BERTLV.isWellFormed(hexText: $0) } == valid, "\(String(decoding: text, as: UTF8.self))")
         }
         #expect(broken > 500 && broken < 4500, "\(broken) broken")
+    }
+
+    /// The sixteen-at-a-time hex conversion against `Hex.decode`, at every even length from 16 to 80 (whole
+    /// steps and an overlapping last one), with and without a character that is not a hex digit.
+    @Test func hexBytesMatchesHexDecode() {
+        var rng = SplitMix(state: 0x4E8B)
+        let digits = Array("0123456789ABCDEFabcdef".utf8)
+        for count in stride(from: 16, through: 80, by: 2) {
+            for trial in 0..<40 {
+                var text = (0..<count).map { _ in digits.randomElement(using: &rng)! }
+                if trial % 2 == 1 {
+                    text[Int.random(in: 0..<count, using: &rng)] = [UInt8(ascii: "G"), UInt8(ascii: "g"), 0x2F, 0x3A, 0x40, 0x60, 0x80, 0xC1].randomElement(using: &rng)!
+                }
+                let expected = Hex.decode(String(decoding: text, as: UTF8.self))
+                var out = [UInt8](repeating: 0xEE, count: count / 2)
+                let passes = text.withUnsafeBytes { from in
+                    out.withUnsafeMutableBytes { ASCIIWords.hexBytes(from.baseAddress!, count: count, to: $0.baseAddress!) }
+                }
+                #expect(passes == (expected != nil), "\(String(decoding: text, as: UTF8.self))")
+                if let expected { #expect(out == expected, "\(String(decoding: text, as: UTF8.self))") }
+            }
+        }
     }
 
     // MARK: Decode

@@ -445,8 +445,7 @@ struct MessageDecoder {
         case .otherClass: return layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: count) == nil
         case .hex: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
         case .hexBERTLV:
-            return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
-                && BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: count))
+            return BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: count))
         case .unchecked, .general:
             return true
         }
