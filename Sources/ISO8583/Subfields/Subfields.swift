@@ -212,9 +212,9 @@ enum BERTLV {
         return nil
     }
 
-    /// Whether hex text of an even count is all hex digits holding well-formed BER-TLV: the answer
-    /// ``validate(_:)`` gives on ``HexPairs`` of it, without the error. The text is turned into bytes sixteen
-    /// characters at a time (checked as they go) on the stack, and the walk reads those.
+    /// Whether hex text of an even count is all hex digits (values included) holding well-formed BER-TLV:
+    /// what `Hex.firstInvalid` and ``validate(_:)`` say of it, without the error. The text is turned into
+    /// bytes sixteen characters at a time (checked as they go) on the stack, and the walk reads those.
     @inline(never)
     static func isWellFormed(hexText text: UnsafeRawBufferPointer) -> Bool {
         guard let p = text.baseAddress else { return true }
