@@ -244,12 +244,80 @@ struct InlinePathTests {
                 let expected = Hex.decode(String(decoding: text, as: UTF8.self))
                 var out = [UInt8](repeating: 0xEE, count: count / 2)
                 let passes = text.withUnsafeBytes { from in
-                    out.withUnsafeMutableBytes { ASCIIWords.hexBytes(from.baseAddress!, count: count, to: $0.baseAddress!) }
+                    out.withUnsafeMutableBytes { to in ASCIIWords.hexBytes(from.baseAddress!, count: count, to: to.baseAddress!) }
                 }
                 #expect(passes == (expected != nil), "\(String(decoding: text, as: UTF8.self))")
                 if let expected { #expect(out == expected, "\(String(decoding: text, as: UTF8.self))") }
             }
         }
+    }
+
+    // MARK: Re-encode as decoded
+
+    /// The general path's bytes for `message` (every field on its own, bitmaps from the entries).
+    static func generalBytes(_ message: ISO8583Message, _ spec: MessageSpec) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        try spec.encode(message, into: &buffer, inlineFields: false)
+        return buffer
+    }
+
+    /// A message as it was decoded is written by copying bitmaps and fields; the bytes must be those of the
+    /// general path, also with a changed MTI, a header, a BCD MTI, binary bitmaps, an empty secondary
+    /// bitmap, lower-case hex and trailing bytes; any change to fields or header leaves the copy path.
+    @Test(arguments: BuiltinSpecs.names + ["tpdu-bcd"])
+    func messageAsDecodedIsWrittenAsTheGeneralPathWritesIt(_ name: String) throws {
+        let spec = name == "tpdu-bcd" ? Self.tpduSpec : MessageSpec.builtin(name)!
+        var rng = SplitMix(state: 0xA5DEC0DE)
+        for round in 0..<100 {
+            let chosen = spec.fields.filter { field in Int.random(in: 0..<3, using: &rng) == 0 || (round % 4 == 0 && field.number > 64) }
+            var built = RoundTripTests.message(spec: spec, fields: chosen, size: .random, using: &rng)
+            if spec.header.byteCount > 0 { built.header = (0..<spec.header.byteCount).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+            let bytes = try spec.encode(built)
+            var decoded = try spec.decode(bytes)
+            #expect(decoded.decodedEnd == Int32(bytes.readableBytes))
+            #expect(try spec.encode(decoded) == bytes)
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+            decoded.mti = "0210"
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+            // Any change to fields or header leaves the copy path.
+            var changed = decoded
+            switch round % 3 {
+            case 0: if let number = chosen.randomElement(using: &rng)?.number { changed.remove(number) } else { changed.header = [1, 2, 3, 4, 5] }
+            case 1: changed.header = nil
+            default: changed[chosen.first?.number ?? 3] = built[chosen.first?.number ?? 3] ?? "000000"
+            }
+            #expect(changed.decodedEnd == 0)
+            #expect(decoded.decodedEnd != 0, "a copy's change left the original as decoded")
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+        }
+    }
+
+    static let tpduSpec = try! MessageSpec.fromJSON(
+        #"""
+        {"name":"tpdu-bcd","header":{"kind":"tpdu"},"mti":{"encoding":"bcd"},"bitmap":{"encoding":"binary"},"fields":{
+          "3":{"class":"n","length":6,"encoding":"bcd"},
+          "11":{"class":"n","length":6},
+          "35":{"class":"z","length":37,"prefix":"LL"},
+          "70":{"class":"n","length":3}}}
+        """#
+    )
+
+    @Test func emptySecondaryBitmapLowerCaseHexAndTrailingBytesOnReencode() throws {
+        let spec = MessageSpec.builtin("iso8583-1987-ascii")!
+        // 0800 with bit 1 set, field 11, and a secondary bitmap of zeros, in lower case where it has letters.
+        let text = "0800" + "8020000000000000" + "0000000000000000" + "123456"
+        let decoded = try spec.decode(bytes: Array(text.utf8))
+        #expect(decoded.fieldNumbers == [11])
+        let expected = "0800" + "0020000000000000" + "123456"
+        #expect(try String(buffer: spec.encode(decoded)) == expected)
+        #expect(try Self.generalBytes(decoded, spec) == spec.encode(decoded))
+        let reference = String(decoding: Hex.decode(Reference.hex)!, as: UTF8.self)
+        let lower = try spec.decode(bytes: Array(reference.replacingFirst("723C448128E09200", with: "723c448128e09200").utf8))
+        #expect(try spec.encode(lower) == Self.generalBytes(lower, spec))
+        // Trailing bytes a lenient decode accepted are not written again.
+        let trailing = try spec.decode(bytes: Array((text + "XYZ").utf8), options: DecodeOptions(allowTrailingBytes: true))
+        #expect(trailing.warnings.count == 1)
+        #expect(try String(buffer: spec.encode(trailing)) == expected)
     }
 
     // MARK: Decode

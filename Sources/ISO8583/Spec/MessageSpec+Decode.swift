@@ -37,11 +37,13 @@ extension MessageSpec {
         var entries = ISO8583Message.Entries()
         var warnings: [ISO8583Error] = []
         var failure: ISO8583Error?
+        var end = 0
         buffer.withUnsafeReadableBytes { bytes in
             var decoder = MessageDecoder(spec: self, options: options, bytes: bytes)
             do throws(ISO8583Error) {
                 entries = try decoder.run()
                 mti = decoder.mti
+                end = decoder.end
                 swap(&warnings, &decoder.warnings)
             } catch {
                 failure = error
@@ -50,7 +52,8 @@ extension MessageSpec {
         if let failure { throw failure }
         return ISO8583Message(
             mti: mti, storage: buffer, entries: entries, headerStart: 0,
-            headerLength: Int32(self.header.byteCount), spec: self, warnings: warnings
+            headerLength: Int32(self.header.byteCount), decodedEnd: Int32(truncatingIfNeeded: end), spec: self,
+            warnings: warnings
         )
     }
 
@@ -88,6 +91,8 @@ struct MessageDecoder {
     let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
     var warnings: [ISO8583Error] = []
+    /// Where the last field ends (trailing bytes a lenient decode accepts come after it).
+    var end = 0
 
     init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer) {
         self.spec = spec
@@ -118,6 +123,7 @@ struct MessageDecoder {
             storage.count = count
             entries = ISO8583Message.Entries(storage)
         }
+        self.end = offset
         if offset != self.bytes.count {
             let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }

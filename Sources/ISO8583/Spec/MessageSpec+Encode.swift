@@ -13,6 +13,10 @@ extension MessageSpec {
     /// ``encode(_:into:)``; `inlineFields: false` sends every field the general way (for tests that compare
     /// the two).
     func encode(_ message: ISO8583Message, into buffer: inout ByteBuffer, inlineFields: Bool) throws(ISO8583Error) {
+        if inlineFields, message.decodedEnd != 0, message.spec === self, !self.tertiaryBitmap {
+            self.encodeAsDecoded(message, into: &buffer)
+            return
+        }
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
         message.entries.withUnsafeBufferPointer { entries in
@@ -40,6 +44,40 @@ extension MessageSpec {
         if !errors.isEmpty {
             buffer.moveWriterIndex(to: mark)
             throw ISO8583Error.validationFailed(errors)
+        }
+    }
+
+    /// A message decoded with this spec and unchanged since, but perhaps for its MTI: the header and the fields
+    /// as they came, copied in one go, and between them what the general path writes (the MTI, and bitmaps
+    /// read back from the decoded ones: the same bits, a secondary bitmap only when a field of 65–128 is
+    /// there, hex in upper case). Nothing to validate: the fields were read with this spec.
+    private func encodeAsDecoded(_ message: ISO8583Message, into buffer: inout ByteBuffer) {
+        let bitmapsAt = Int(message.headerStart) &+ Int(message.headerLength) &+ (self.mtiEncoding == .bcd ? 2 : 4)
+        let end = Int(message.decodedEnd)
+        let hex = self.bitmapEncoding == .hex
+        let wordSize = hex ? 16 : 8
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: end) { out in
+            message.storage.withUnsafeReadableBytes { storage in
+                let base = storage.baseAddress!
+                @inline(__always) func word(at offset: Int) -> UInt64 {
+                    hex ? ASCIIWords.parseHex16(base + offset)! : UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                }
+                var writer = RawWriter(out)
+                writer.write(UnsafeRawBufferPointer(rebasing: storage[Int(message.headerStart)..<Int(message.headerStart + message.headerLength)]))
+                self.writeMTI(message.mti, into: &writer)
+                var primary = word(at: bitmapsAt)
+                var fieldsAt = bitmapsAt &+ wordSize
+                var secondary: UInt64 = 0
+                if primary & (1 << 63) != 0 {
+                    secondary = word(at: fieldsAt)
+                    fieldsAt &+= wordSize
+                    if secondary == 0 { primary &= ~(1 << 63) }
+                }
+                self.writeBitmap(primary, into: &writer)
+                if secondary != 0 { self.writeBitmap(secondary, into: &writer) }
+                writer.write(UnsafeRawBufferPointer(rebasing: storage[fieldsAt..<end]))
+                return writer.index
+            }
         }
     }
 
