@@ -282,6 +282,8 @@ extension MessageSpec {
             index = i
         }
         let count = entries.count
+        // Entries before this one are not gathered into runs (a run whose check failed goes field by field).
+        var runsFrom = 0
         while i < count {
             let entry = entries[i]
             guard entry.representation == .text, !(reuseWire && entry.wireValid) else { return }
@@ -291,6 +293,33 @@ extension MessageSpec {
             let characters = Int(entry.valueBytes)
             let length = Int(layout.pointee.length)
             let fixed = layout.pointee.prefix == .fixed
+            // Fixed fields of one class whose values fill them and follow one another in storage (as they do
+            // in a message set field by field in ascending order) are written as they are stored: checked and
+            // copied as one run.
+            if fixed, characters == length, i >= runsFrom, kind.encodesInRuns {
+                var j = i &+ 1
+                var end = start &+ characters
+                while j < count {
+                    let next = entries[j]
+                    let nextLayout = layouts + Int(next.number)
+                    guard next.representation == .text, !(reuseWire && next.wireValid), Int(next.valueStart) == end,
+                        nextLayout.pointee.encodeKind == kind, nextLayout.pointee.prefix == .fixed,
+                        next.valueBytes == nextLayout.pointee.length
+                    else { break }
+                    end &+= Int(next.valueBytes)
+                    j &+= 1
+                }
+                if j > i &+ 1 {
+                    let runBytes = end &- start
+                    if capacity &- o >= runBytes, Self.copyRun(kind, base, at: start, count: runBytes, to: out + o, room: capacity &- o) {
+                        o &+= runBytes
+                        i = j
+                        continue
+                    }
+                    // Some field of the run is not in the class: one at a time, so that the loop stops there.
+                    runsFrom = j
+                }
+            }
             let prefixDigits = fixed ? 0 : Int(layout.pointee.prefixBytes)
             // Room for any shape written here: a prefix and the value, or the longer of value and field.
             guard capacity &- o >= prefixDigits &+ (fixed ? Swift.max(characters, length) : characters) else { return }
@@ -353,6 +382,22 @@ extension MessageSpec {
             }
             o = valueAt &+ characters &+ (padLeft ? 0 : pad)
             i &+= 1
+        }
+    }
+
+    /// Copies a run of ``writeInlineFields(_:from:storage:layouts:reuseWire:into:)`` (`count` bytes at
+    /// `base + start`, of a kind for which ``FieldLayout/FastKind/encodesInRuns``) and tells whether all are
+    /// in the kind's class.
+    @inline(__always)
+    private static func copyRun(
+        _ kind: FieldLayout.FastKind, _ base: UnsafeRawPointer, at start: Int, count: Int, to out: UnsafeMutableRawPointer, room: Int
+    ) -> Bool {
+        switch kind {
+        case .digits: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.Digits.self)
+        case .printable: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.Printable.self)
+        case .alphanumeric: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.LettersDigitsSpace.self)
+        case .track: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.TrackCharacters.self)
+        case .general, .unchecked, .otherClass, .hex, .hexBERTLV: false
         }
     }
 
