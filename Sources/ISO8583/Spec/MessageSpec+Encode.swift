@@ -365,7 +365,12 @@ extension MessageSpec {
             case .general, .unchecked, .hexBERTLV:
                 return
             }
-            if prefixDigits != 0 {
+            if prefixDigits == 2 {
+                // The common LL: at most 99, tens as (v * 103) >> 10 (exact below 179), both digits in one store.
+                let v = UInt16(truncatingIfNeeded: prefixValue)
+                let tens = (v &* 103) &>> 10
+                out.storeBytes(of: (0x3030 | tens | (v &- tens &* 10) &<< 8).littleEndian, toByteOffset: o, as: UInt16.self)
+            } else if prefixDigits != 0 {
                 // At most 9999 (checked against the length): 32-bit division by ten is a multiply.
                 var v = UInt32(truncatingIfNeeded: prefixValue)
                 var k = prefixDigits
