@@ -642,6 +642,63 @@ struct InlinePathTests {
         #expect(errors > 100 && errors < 1500, "\(errors) errors")
         #expect(inRuns > 300, "\(inRuns) messages with a run")
     }
+
+    /// The link codec's format-error answer at the codec level (the case that crashed a stale debug build):
+    /// a lenient decode of a message whose DE 4 has a letter (trailing bytes allowed), its response, the
+    /// encode error naming DE 4 only (the run 3-4-11 fails its check and goes field by field), the response
+    /// without it encoding; the MTI-only change of the decoded message takes the as-decoded copy and gives
+    /// the general path's bytes. Every value crosses a `Result`, as the test's `#require` does.
+    @Test func lenientDecodeWithABadFieldThroughMakeResponseAndItsErrorPaths() throws {
+        let spec = MessageSpec.builtin("iso8583-1987-ascii")!
+        var request = ISO8583Message(mti: "0200")
+        request[3] = "000000"
+        request[4] = "000000001500"
+        request[11] = "000042"
+        request[35] = "4761739001010010=22122011143804400000"
+        request[37] = "000000000042"
+        request[41] = "TERM0001"
+        let good = String(decoding: Array(try spec.encode(request).readableBytesView), as: UTF8.self)
+        for trailing in ["", "XYZ"] {
+            let payload = ByteBuffer(string: good.replacingOccurrences(of: "000000001500", with: "0000000015A0") + trailing)
+            #expect(throws: ISO8583Error.self) { try spec.decode(payload) }
+            let decoded = Result { try spec.decode(payload, options: DecodeOptions(contentValidation: .lenient, allowTrailingBytes: true)) }
+            let message = try decoded.get()
+            #expect(message.warnings.compactMap(\.field) == ["4"])
+            #expect(message[4] == "0000000015A0")
+
+            // The response: set field by field, DE 3, 4 and 11 side by side in storage as one run of n.
+            var response = message.makeResponse(responseCode: "30")
+            #expect(Self.encoded(response, inline: true, spec: spec) == Self.encoded(response, inline: false, spec: spec))
+            let failure = Result { () throws(ISO8583Error) in try spec.encode(response) }
+            guard case .failure(let error) = failure else {
+                Issue.record("the response with a bad DE 4 encoded")
+                continue
+            }
+            #expect(error.errors.map(\.field) == ["4"])
+            for failed in error.errors { response.remove(Int(failed.field!)!) }
+            let answer = Result { () throws(ISO8583Error) in try spec.encode(response) }
+            let bytes = try answer.get()
+            let back = try spec.decode(bytes)
+            #expect(back.mti == "0210")
+            #expect(back[4] == nil && back[3] == "000000" && back[11] == "000042" && back[39] == "30")
+            #expect(back[37] == "000000000042" && back[41] == "TERM0001")
+            #expect(Self.encoded(response, inline: true, spec: spec) == Self.encoded(response, inline: false, spec: spec))
+
+            // The decoded message with only its MTI changed: the as-decoded copy, the wire bytes as they came
+            // (a field unchanged since decoding is written with its original bytes on either path).
+            var echoed = message
+            echoed.mti = "0210"
+            let copied = Self.encoded(echoed, inline: true, spec: spec)
+            #expect(copied == Self.encoded(echoed, inline: false, spec: spec))
+            #expect(!copied.hasPrefix("error"))
+            // Changed after all: the general path, which checks DE 4 again and names it.
+            echoed[39] = "30"
+            #expect(Self.encoded(echoed, inline: true, spec: spec) == Self.encoded(echoed, inline: false, spec: spec))
+            echoed[4] = "0000000015A0"
+            let again = Self.encoded(echoed, inline: true, spec: spec)
+            #expect(again.hasPrefix("error") && again == Self.encoded(echoed, inline: false, spec: spec))
+        }
+    }
 }
 
 extension String {
