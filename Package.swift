@@ -26,7 +26,12 @@ let package = Package(
         // The codec: specs as data, byte-exact decode and encode. Nothing heavier than NIOCore.
         .target(
             name: "ISO8583",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            // The codec's hot paths read ByteBuffer's storage, a class whose stored properties every access
+            // checks for exclusivity at run time (some 75 instructions each, three an encode); this module
+            // keeps no mutable class or global state of its own, so the checks guard nothing here. Debug
+            // builds (the tests) keep them.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // ISO 8583 over TCP: framing, links, request/response matching.
         .target(

@@ -218,11 +218,106 @@ struct InlinePathTests {
                 element += [UInt8](repeating: 0xAB, count: Int.random(in: 0...1, using: &rng) == 0 ? length : max(length - 1, 0))
                 text += Array(Hex.encode(element).utf8)
             }
-            let valid = text.withUnsafeBytes { BERTLV.validate(CheckedHexPairs($0)) == nil }
+            if !text.isEmpty, Int.random(in: 0..<8, using: &rng) == 0 {
+                // A character that is not a hex digit, anywhere (in the overlapping last sixteen too).
+                text[Int.random(in: 0..<text.count, using: &rng)] = [UInt8(ascii: "G"), UInt8(ascii: "g"), 0x2F, 0x3A, 0x40, 0x60, 0xC6].randomElement(using: &rng)!
+            }
+            // `validate` reads tags and lengths only: the values' characters are checked apart.
+            let valid = text.withUnsafeBytes { Hex.firstInvalid($0) == nil && BERTLV.validate(CheckedHexPairs($0)) == nil }
             if !valid { broken += 1 }
             #expect(text.withUnsafeBytes { BERTLV.isWellFormed(hexText: $0) } == valid, "\(String(decoding: text, as: UTF8.self))")
         }
         #expect(broken > 500 && broken < 4500, "\(broken) broken")
+    }
+
+    /// The sixteen-at-a-time hex conversion against `Hex.decode`, at every even length from 16 to 80 (whole
+    /// steps and an overlapping last one), with and without a character that is not a hex digit.
+    @Test func hexBytesMatchesHexDecode() {
+        var rng = SplitMix(state: 0x4E8B)
+        let digits = Array("0123456789ABCDEFabcdef".utf8)
+        for count in stride(from: 16, through: 80, by: 2) {
+            for trial in 0..<40 {
+                var text = (0..<count).map { _ in digits.randomElement(using: &rng)! }
+                if trial % 2 == 1 {
+                    text[Int.random(in: 0..<count, using: &rng)] = [UInt8(ascii: "G"), UInt8(ascii: "g"), 0x2F, 0x3A, 0x40, 0x60, 0x80, 0xC1].randomElement(using: &rng)!
+                }
+                let expected = Hex.decode(String(decoding: text, as: UTF8.self))
+                var out = [UInt8](repeating: 0xEE, count: count / 2)
+                let passes = text.withUnsafeBytes { from in
+                    out.withUnsafeMutableBytes { to in ASCIIWords.hexBytes(from.baseAddress!, count: count, to: to.baseAddress!) }
+                }
+                #expect(passes == (expected != nil), "\(String(decoding: text, as: UTF8.self))")
+                if let expected { #expect(out == expected, "\(String(decoding: text, as: UTF8.self))") }
+            }
+        }
+    }
+
+    // MARK: Re-encode as decoded
+
+    /// The general path's bytes for `message` (every field on its own, bitmaps from the entries).
+    static func generalBytes(_ message: ISO8583Message, _ spec: MessageSpec) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        try spec.encode(message, into: &buffer, inlineFields: false)
+        return buffer
+    }
+
+    /// A message as it was decoded is written by copying bitmaps and fields; the bytes must be those of the
+    /// general path, also with a changed MTI, a header, a BCD MTI, binary bitmaps, an empty secondary
+    /// bitmap, lower-case hex and trailing bytes; any change to fields or header leaves the copy path.
+    @Test(arguments: BuiltinSpecs.names + ["tpdu-bcd"])
+    func messageAsDecodedIsWrittenAsTheGeneralPathWritesIt(_ name: String) throws {
+        let spec = name == "tpdu-bcd" ? Self.tpduSpec : MessageSpec.builtin(name)!
+        var rng = SplitMix(state: 0xA5DEC0DE)
+        for round in 0..<100 {
+            let chosen = spec.fields.filter { field in Int.random(in: 0..<3, using: &rng) == 0 || (round % 4 == 0 && field.number > 64) }
+            var built = RoundTripTests.message(spec: spec, fields: chosen, size: .random, using: &rng)
+            if spec.header.byteCount > 0 { built.header = (0..<spec.header.byteCount).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+            let bytes = try spec.encode(built)
+            var decoded = try spec.decode(bytes)
+            #expect(decoded.decodedEnd == Int32(bytes.readableBytes))
+            #expect(try spec.encode(decoded) == bytes)
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+            decoded.mti = "0210"
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+            // Any change to fields or header leaves the copy path.
+            var changed = decoded
+            switch round % 3 {
+            case 0: if let number = chosen.randomElement(using: &rng)?.number { changed.remove(number) } else { changed.header = [1, 2, 3, 4, 5] }
+            case 1: changed.header = nil
+            default: changed[chosen.first?.number ?? 3] = built[chosen.first?.number ?? 3] ?? "000000"
+            }
+            #expect(changed.decodedEnd == 0)
+            #expect(decoded.decodedEnd != 0, "a copy's change left the original as decoded")
+            #expect(try spec.encode(decoded) == Self.generalBytes(decoded, spec))
+        }
+    }
+
+    static let tpduSpec = try! MessageSpec.fromJSON(
+        #"""
+        {"name":"tpdu-bcd","header":{"kind":"tpdu"},"mti":{"encoding":"bcd"},"bitmap":{"encoding":"binary"},"fields":{
+          "3":{"class":"n","length":6,"encoding":"bcd"},
+          "11":{"class":"n","length":6},
+          "35":{"class":"z","length":37,"prefix":"LL"},
+          "70":{"class":"n","length":3}}}
+        """#
+    )
+
+    @Test func emptySecondaryBitmapLowerCaseHexAndTrailingBytesOnReencode() throws {
+        let spec = MessageSpec.builtin("iso8583-1987-ascii")!
+        // 0800 with bit 1 set, field 11, and a secondary bitmap of zeros, in lower case where it has letters.
+        let text = "0800" + "8020000000000000" + "0000000000000000" + "123456"
+        let decoded = try spec.decode(bytes: Array(text.utf8))
+        #expect(decoded.fieldNumbers == [11])
+        let expected = "0800" + "0020000000000000" + "123456"
+        #expect(try String(buffer: spec.encode(decoded)) == expected)
+        #expect(try Self.generalBytes(decoded, spec) == spec.encode(decoded))
+        let reference = String(decoding: Hex.decode(Reference.hex)!, as: UTF8.self)
+        let lower = try spec.decode(bytes: Array(reference.replacingFirst("723C448128E09200", with: "723c448128e09200").utf8))
+        #expect(try spec.encode(lower) == Self.generalBytes(lower, spec))
+        // Trailing bytes a lenient decode accepted are not written again.
+        let trailing = try spec.decode(bytes: Array((text + "XYZ").utf8), options: DecodeOptions(allowTrailingBytes: true))
+        #expect(trailing.warnings.count == 1)
+        #expect(try String(buffer: spec.encode(trailing)) == expected)
     }
 
     // MARK: Decode
@@ -499,6 +594,110 @@ struct InlinePathTests {
             if inline.hasPrefix("error") { errors += 1 }
         }
         #expect(errors > 300 && errors < 2700, "\(errors) errors")
+    }
+
+    /// Fixed fields side by side, a few of each class the encoder writes in runs, and some that end a run.
+    static let runSpec = try! MessageSpec.fromJSON(
+        #"""
+        {"name":"runs","bitmap":{"encoding":"hex"},"fields":{
+          "2":{"class":"n","length":4}, "3":{"class":"n","length":6}, "4":{"class":"n","length":12},
+          "5":{"class":"n","length":1}, "6":{"class":"n","length":19},
+          "7":{"class":"ans","length":3}, "8":{"class":"ans","length":15}, "9":{"class":"ans","length":40},
+          "10":{"class":"an","length":8}, "11":{"class":"an","length":2},
+          "12":{"class":"z","length":5}, "13":{"class":"z","length":21},
+          "14":{"class":"n","length":3,"padding":"none"}, "15":{"class":"n","length":7},
+          "16":{"class":"n","length":10,"prefix":"LL"}, "17":{"class":"n","length":2},
+          "18":{"class":"as","length":4}, "19":{"class":"b","length":4,"encoding":"hex"},
+          "20":{"class":"ans","length":6}, "21":{"class":"ans","length":9}
+        }}
+        """#
+    )
+
+    /// Runs of fixed fields stored one after another are checked and copied as one: the bytes (or the error,
+    /// with its field) must be what the general path gives, for values in and out of their class, short
+    /// values (padded, which ends a run), fields set out of order and fields set twice (stored apart).
+    @Test func encodeRunsOfFixedFieldsAgreeWithTheGeneralPath() throws {
+        var rng = SplitMix(state: 0x2E45)
+        var errors = 0
+        var inRuns = 0
+        for round in 0..<3000 {
+            var message = ISO8583Message(mti: "0200")
+            var numbers = (2...21).filter { _ in Int.random(in: 0..<4, using: &rng) != 0 }
+            if round % 4 == 0 { numbers.shuffle(using: &rng) }
+            for n in numbers {
+                // Mostly values of the class at full length; now and then one that may be short, long or not.
+                let field = Self.runSpec.field(n)!
+                let odd = Int.random(in: 0..<40, using: &rng) == 0
+                message[n] = odd ? Self.text(for: field, using: &rng) : RoundTripTests.value(for: field, size: .maximum, using: &rng)
+                if Int.random(in: 0..<30, using: &rng) == 0 { message[n] = RoundTripTests.value(for: field, size: .maximum, using: &rng) }
+            }
+            let inline = Self.encoded(message, inline: true, spec: Self.runSpec)
+            #expect(inline == Self.encoded(message, inline: false, spec: Self.runSpec), "round \(round)")
+            if inline.hasPrefix("error") {
+                errors += 1
+            } else if round % 4 != 0, numbers.contains(2), numbers.contains(3), numbers.contains(4) {
+                inRuns += 1
+            }
+        }
+        #expect(errors > 100 && errors < 1500, "\(errors) errors")
+        #expect(inRuns > 300, "\(inRuns) messages with a run")
+    }
+
+    /// The link codec's format-error answer at the codec level (the case that crashed a stale debug build):
+    /// a lenient decode of a message whose DE 4 has a letter (trailing bytes allowed), its response, the
+    /// encode error naming DE 4 only (the run 3-4-11 fails its check and goes field by field), the response
+    /// without it encoding; the MTI-only change of the decoded message takes the as-decoded copy and gives
+    /// the general path's bytes. Every value crosses a `Result`, as the test's `#require` does.
+    @Test func lenientDecodeWithABadFieldThroughMakeResponseAndItsErrorPaths() throws {
+        let spec = MessageSpec.builtin("iso8583-1987-ascii")!
+        var request = ISO8583Message(mti: "0200")
+        request[3] = "000000"
+        request[4] = "000000001500"
+        request[11] = "000042"
+        request[35] = "4761739001010010=22122011143804400000"
+        request[37] = "000000000042"
+        request[41] = "TERM0001"
+        let good = String(decoding: Array(try spec.encode(request).readableBytesView), as: UTF8.self)
+        for trailing in ["", "XYZ"] {
+            let payload = ByteBuffer(string: good.replacingOccurrences(of: "000000001500", with: "0000000015A0") + trailing)
+            #expect(throws: ISO8583Error.self) { try spec.decode(payload) }
+            let decoded = Result { try spec.decode(payload, options: DecodeOptions(contentValidation: .lenient, allowTrailingBytes: true)) }
+            let message = try decoded.get()
+            #expect(message.warnings.compactMap(\.field) == ["4"])
+            #expect(message[4] == "0000000015A0")
+
+            // The response: set field by field, DE 3, 4 and 11 side by side in storage as one run of n.
+            var response = message.makeResponse(responseCode: "30")
+            #expect(Self.encoded(response, inline: true, spec: spec) == Self.encoded(response, inline: false, spec: spec))
+            let failure = Result { () throws(ISO8583Error) in try spec.encode(response) }
+            guard case .failure(let error) = failure else {
+                Issue.record("the response with a bad DE 4 encoded")
+                continue
+            }
+            #expect(error.errors.map(\.field) == ["4"])
+            for failed in error.errors { response.remove(Int(failed.field!)!) }
+            let answer = Result { () throws(ISO8583Error) in try spec.encode(response) }
+            let bytes = try answer.get()
+            let back = try spec.decode(bytes)
+            #expect(back.mti == "0210")
+            #expect(back[4] == nil && back[3] == "000000" && back[11] == "000042" && back[39] == "30")
+            #expect(back[37] == "000000000042" && back[41] == "TERM0001")
+            #expect(Self.encoded(response, inline: true, spec: spec) == Self.encoded(response, inline: false, spec: spec))
+
+            // The decoded message with only its MTI changed: the as-decoded copy, the wire bytes as they came
+            // (a field unchanged since decoding is written with its original bytes on either path).
+            var echoed = message
+            echoed.mti = "0210"
+            let copied = Self.encoded(echoed, inline: true, spec: spec)
+            #expect(copied == Self.encoded(echoed, inline: false, spec: spec))
+            #expect(!copied.hasPrefix("error"))
+            // Changed after all: the general path, which checks DE 4 again and names it.
+            echoed[39] = "30"
+            #expect(Self.encoded(echoed, inline: true, spec: spec) == Self.encoded(echoed, inline: false, spec: spec))
+            echoed[4] = "0000000015A0"
+            let again = Self.encoded(echoed, inline: true, spec: spec)
+            #expect(again.hasPrefix("error") && again == Self.encoded(echoed, inline: false, spec: spec))
+        }
     }
 }
 

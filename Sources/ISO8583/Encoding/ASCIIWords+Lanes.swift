@@ -43,13 +43,19 @@ extension ASCIIWords {
         guard count > 8 else { return Self.firstFailing(in: base, at: start, count: count, Class.self) == nil }
         let from = base + start
         if count <= 16 { return Self.noneFailing(Class.failing(Self.lanes(from, count: count))) }
+        return Self.allPassLanes(from, count: count, Class.self)
+    }
+
+    /// Whether every one of the `count` (more than 16) bytes at `from` is in `Class`: sixteen at a time, the
+    /// last sixteen overlapping bytes already looked at.
+    @inlinable @inline(__always)
+    static func allPassLanes<Class: WordClass>(_ from: UnsafeRawPointer, count: Int, _: Class.Type) -> Bool {
         var failing = Lanes()
         var i = 0
         while count &- i > 16 {
             failing |= Class.failing(from.loadUnaligned(fromByteOffset: i, as: Lanes.self))
             i &+= 16
         }
-        // The last sixteen, overlapping bytes already found good.
         failing |= Class.failing(from.loadUnaligned(fromByteOffset: count &- 16, as: Lanes.self))
         return Self.noneFailing(failing)
     }
@@ -84,15 +90,32 @@ extension ASCIIWords {
             let (lanes, mask) = Self.valueLanes(base, at: start, count: count)
             return Self.noneFailing(Class.failing(lanes), mask: mask)
         }
-        let from = base + start
+        return Self.allPassLanes(base + start, count: count, Class.self)
+    }
+
+    /// The `count` hex characters at `from` (an even count, at least 16) as the `count / 2` bytes they stand
+    /// for, written at `out`: sixteen characters at a time, the last sixteen overlapping characters already
+    /// read. Whether every character is a hex digit (the bytes are garbage where one is not).
+    @inlinable @inline(__always)
+    static func hexBytes(_ from: UnsafeRawPointer, count: Int, to out: UnsafeMutableRawPointer) -> Bool {
+        let low = SIMD2<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+        let evens = SIMD2<UInt64>(repeating: 0x00FF_00FF_00FF_00FF)
         var failing = Lanes()
         var i = 0
-        while count &- i > 16 {
-            failing |= Class.failing(from.loadUnaligned(fromByteOffset: i, as: Lanes.self))
+        while true {
+            let at = Swift.min(i, count &- 16)
+            let words = SIMD2(Self.load(from + at), Self.load(from + (at &+ 8)))
+            failing |= HexDigits.failing(unsafeBitCast(words, to: Lanes.self))
+            // A digit's value is its low nibble, a letter's (bit 6 set) its low nibble plus 9.
+            let letters = (words &>> 6) & SIMD2(repeating: Self.ones)
+            let nibbles = (words &+ (letters &<< 3) &+ letters) & low
+            // The first character of a pair is the high nibble: each 16-bit lane gets its pair's byte in its
+            // low half, and the even bytes are the result.
+            let pairs = ((nibbles &<< 4) | (nibbles &>> 8)) & evens
+            (out + (at &>> 1)).storeBytes(of: unsafeBitCast(pairs, to: Lanes.self).evenHalf, as: SIMD8<UInt8>.self)
+            if at == count &- 16 { break }
             i &+= 16
         }
-        // The last sixteen, overlapping bytes already looked at.
-        failing |= Class.failing(from.loadUnaligned(fromByteOffset: count &- 16, as: Lanes.self))
         return Self.noneFailing(failing)
     }
 

@@ -209,6 +209,16 @@ struct FieldLayout: Sendable {
         case hexBERTLV
         /// ASCII or hex text that is not checked (validation `none`).
         case unchecked
+
+        /// Whether the encoder writes fixed fields of this kind that follow one another as one run: the
+        /// classes whose check is one pass over the bytes and whose bytes are written as they are.
+        @inlinable
+        var encodesInRuns: Bool {
+            switch self {
+            case .digits, .printable, .alphanumeric, .track: true
+            case .general, .otherClass, .hex, .hexBERTLV, .unchecked: false
+            }
+        }
     }
 
     static let undefined = FieldLayout(

@@ -65,6 +65,9 @@ public struct ISO8583Message: Sendable {
     @usableFromInline var entries: Entries
     @usableFromInline var headerStart: Int32
     @usableFromInline var headerLength: Int32
+    /// For a message as it was decoded (no field or header set or removed since): where its last field ends
+    /// in `storage`, so that encoding it with its spec can copy bitmaps and fields in one go. 0 otherwise.
+    @usableFromInline var decodedEnd: Int32 = 0
     /// The spec this message was decoded with, if it was decoded.
     public internal(set) var spec: MessageSpec?
     /// Content-class violations a lenient decode accepted.
@@ -93,7 +96,10 @@ public struct ISO8583Message: Sendable {
 
     /// Removes field `number`.
     public mutating func remove(_ number: Int) {
-        if let i = self.index(of: number) { self.entries.remove(at: i) }
+        if let i = self.index(of: number) {
+            self.entries.remove(at: i)
+            self.decodedEnd = 0
+        }
     }
 
     // MARK: Header
@@ -105,6 +111,7 @@ public struct ISO8583Message: Sendable {
             return self.storage.getBytes(at: self.storage.readerIndex + Int(self.headerStart), length: Int(self.headerLength))
         }
         set {
+            self.decodedEnd = 0
             guard let newValue, !newValue.isEmpty else {
                 self.headerLength = 0
                 return
@@ -183,6 +190,7 @@ public struct ISO8583Message: Sendable {
     mutating func append(number: UInt16, representation: Representation, bytes: UnsafeRawBufferPointer, count: Int32) {
         let start = Int32(self.storage.readableBytes)
         self.storage.writeBytes(bytes)
+        self.decodedEnd = 0
         let entry = Entry(
             number: number, representation: representation, wireValid: false, valueStart: start,
             valueBytes: Int32(bytes.count), count: count, wireStart: 0, wireLength: 0

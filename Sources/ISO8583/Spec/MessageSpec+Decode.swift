@@ -37,11 +37,13 @@ extension MessageSpec {
         var entries = ISO8583Message.Entries()
         var warnings: [ISO8583Error] = []
         var failure: ISO8583Error?
+        var end = 0
         buffer.withUnsafeReadableBytes { bytes in
             var decoder = MessageDecoder(spec: self, options: options, bytes: bytes)
             do throws(ISO8583Error) {
                 entries = try decoder.run()
                 mti = decoder.mti
+                end = decoder.end
                 swap(&warnings, &decoder.warnings)
             } catch {
                 failure = error
@@ -50,7 +52,8 @@ extension MessageSpec {
         if let failure { throw failure }
         return ISO8583Message(
             mti: mti, storage: buffer, entries: entries, headerStart: 0,
-            headerLength: Int32(self.header.byteCount), spec: self, warnings: warnings
+            headerLength: Int32(self.header.byteCount), decodedEnd: Int32(truncatingIfNeeded: end), spec: self,
+            warnings: warnings
         )
     }
 
@@ -88,6 +91,8 @@ struct MessageDecoder {
     let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
     var warnings: [ISO8583Error] = []
+    /// Where the last field ends (trailing bytes a lenient decode accepts come after it).
+    var end = 0
 
     init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer) {
         self.spec = spec
@@ -118,6 +123,7 @@ struct MessageDecoder {
             storage.count = count
             entries = ISO8583Message.Entries(storage)
         }
+        self.end = offset
         if offset != self.bytes.count {
             let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }
@@ -397,40 +403,38 @@ struct MessageDecoder {
             let run = runs[r]
             let from = Int(run.start)
             let to = Int(runs[r &+ 1].start)
-            let passes: Bool
-            switch run.kind {
-            case .digits: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Digits.self)
-            case .printable: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.Printable.self)
-            case .alphanumeric: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.LettersDigitsSpace.self)
-            case .track: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.TrackCharacters.self)
-            case .hex: passes = ASCIIWords.allPassAfterWord(in: base, at: from, count: to &- from, ASCIIWords.HexDigits.self)
-            case .unchecked, .general: passes = true
-            case .otherClass, .hexBERTLV:
+            let passes = Self.runPasses(run.kind, base, at: from, count: to &- from) {
                 // A run of one field, checked as it is.
                 let entry = table[Int(run.entry)]
-                passes = Self.longValuePasses(run.kind, layout: layouts + Int(entry.number), base, at: Int(entry.valueStart), count: Int(entry.valueBytes))
+                return Self.longValuePasses(run.kind, layout: layouts + Int(entry.number), base, at: Int(entry.valueStart), count: Int(entry.valueBytes))
             }
             if passes { continue }
-            // The first field of the run that fails.
+            // The first field of the run that fails (a run of one is that field).
             let last = Int(runs[r &+ 1].entry) &- 1
             for index in Int(run.entry)..<last {
                 let entry = table[index]
-                let fieldFrom = Int(entry.wireStart)
-                let fieldTo = fieldFrom &+ Int(entry.wireLength)
-                let fieldPasses: Bool
-                switch run.kind {
-                case .digits: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Digits.self)
-                case .printable: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.Printable.self)
-                case .alphanumeric: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.LettersDigitsSpace.self)
-                case .track: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.TrackCharacters.self)
-                case .hex: fieldPasses = ASCIIWords.allPassAfterWord(in: base, at: fieldFrom, count: fieldTo &- fieldFrom, ASCIIWords.HexDigits.self)
-                case .unchecked, .general, .otherClass, .hexBERTLV: fieldPasses = true
-                }
-                if !fieldPasses { return index }
+                if !Self.runPasses(run.kind, base, at: Int(entry.wireStart), count: Int(entry.wireLength), single: { true }) { return index }
             }
             return last
         }
         return nil
+    }
+
+    /// Whether the `count` bytes at `base + from` (a run of fields of `kind` gathered by
+    /// ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)``, or one of its fields, length
+    /// prefixes included) are all in the run's class; for a run of one field of a kind that is checked as
+    /// a value (``FieldLayout/FastKind/otherClass``, ``FieldLayout/FastKind/hexBERTLV``), what `single` says.
+    @inline(__always)
+    static func runPasses(_ kind: FieldLayout.FastKind, _ base: UnsafeRawPointer, at from: Int, count: Int, single: () -> Bool) -> Bool {
+        switch kind {
+        case .digits: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.Digits.self)
+        case .printable: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.Printable.self)
+        case .alphanumeric: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.LettersDigitsSpace.self)
+        case .track: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.TrackCharacters.self)
+        case .hex: ASCIIWords.allPassAfterWord(in: base, at: from, count: count, ASCIIWords.HexDigits.self)
+        case .otherClass, .hexBERTLV: single()
+        case .unchecked, .general: true
+        }
     }
 
     /// The check of a field of ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` that
@@ -447,8 +451,7 @@ struct MessageDecoder {
         case .otherClass: return layout.pointee.contentClass.firstViolationOfOtherClasses(in: base, at: start, count: count) == nil
         case .hex: return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
         case .hexBERTLV:
-            return ASCIIWords.allPass(in: base, at: start, count: count, ASCIIWords.HexDigits.self)
-                && BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: count))
+            return BERTLV.isWellFormed(hexText: UnsafeRawBufferPointer(start: base + start, count: count))
         case .unchecked, .general:
             return true
         }

@@ -13,6 +13,10 @@ extension MessageSpec {
     /// ``encode(_:into:)``; `inlineFields: false` sends every field the general way (for tests that compare
     /// the two).
     func encode(_ message: ISO8583Message, into buffer: inout ByteBuffer, inlineFields: Bool) throws(ISO8583Error) {
+        if inlineFields, message.decodedEnd != 0, message.spec === self, !self.tertiaryBitmap {
+            self.encodeAsDecoded(message, into: &buffer)
+            return
+        }
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
         message.entries.withUnsafeBufferPointer { entries in
@@ -40,6 +44,40 @@ extension MessageSpec {
         if !errors.isEmpty {
             buffer.moveWriterIndex(to: mark)
             throw ISO8583Error.validationFailed(errors)
+        }
+    }
+
+    /// A message decoded with this spec and unchanged since, but perhaps for its MTI: the header and the fields
+    /// as they came, copied in one go, and between them what the general path writes (the MTI, and bitmaps
+    /// read back from the decoded ones: the same bits, a secondary bitmap only when a field of 65–128 is
+    /// there, hex in upper case). Nothing to validate: the fields were read with this spec.
+    private func encodeAsDecoded(_ message: ISO8583Message, into buffer: inout ByteBuffer) {
+        let bitmapsAt = Int(message.headerStart) &+ Int(message.headerLength) &+ (self.mtiEncoding == .bcd ? 2 : 4)
+        let end = Int(message.decodedEnd)
+        let hex = self.bitmapEncoding == .hex
+        let wordSize = hex ? 16 : 8
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: end) { out in
+            message.storage.withUnsafeReadableBytes { storage in
+                let base = storage.baseAddress!
+                @inline(__always) func word(at offset: Int) -> UInt64 {
+                    hex ? ASCIIWords.parseHex16(base + offset)! : UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                }
+                var writer = RawWriter(out)
+                writer.write(UnsafeRawBufferPointer(rebasing: storage[Int(message.headerStart)..<Int(message.headerStart + message.headerLength)]))
+                self.writeMTI(message.mti, into: &writer)
+                var primary = word(at: bitmapsAt)
+                var fieldsAt = bitmapsAt &+ wordSize
+                var secondary: UInt64 = 0
+                if primary & (1 << 63) != 0 {
+                    secondary = word(at: fieldsAt)
+                    fieldsAt &+= wordSize
+                    if secondary == 0 { primary &= ~(1 << 63) }
+                }
+                self.writeBitmap(primary, into: &writer)
+                if secondary != 0 { self.writeBitmap(secondary, into: &writer) }
+                writer.write(UnsafeRawBufferPointer(rebasing: storage[fieldsAt..<end]))
+                return writer.index
+            }
         }
     }
 
@@ -244,6 +282,8 @@ extension MessageSpec {
             index = i
         }
         let count = entries.count
+        // Entries before this one are not gathered into runs (a run whose check failed goes field by field).
+        var runsFrom = 0
         while i < count {
             let entry = entries[i]
             guard entry.representation == .text, !(reuseWire && entry.wireValid) else { return }
@@ -253,6 +293,33 @@ extension MessageSpec {
             let characters = Int(entry.valueBytes)
             let length = Int(layout.pointee.length)
             let fixed = layout.pointee.prefix == .fixed
+            // Fixed fields of one class whose values fill them and follow one another in storage (as they do
+            // in a message set field by field in ascending order) are written as they are stored: checked and
+            // copied as one run.
+            if fixed, characters == length, i >= runsFrom, kind.encodesInRuns {
+                var j = i &+ 1
+                var end = start &+ characters
+                while j < count {
+                    let next = entries[j]
+                    let nextLayout = layouts + Int(next.number)
+                    guard next.representation == .text, !(reuseWire && next.wireValid), Int(next.valueStart) == end,
+                        nextLayout.pointee.encodeKind == kind, nextLayout.pointee.prefix == .fixed,
+                        next.valueBytes == nextLayout.pointee.length
+                    else { break }
+                    end &+= Int(next.valueBytes)
+                    j &+= 1
+                }
+                if j > i &+ 1 {
+                    let runBytes = end &- start
+                    if capacity &- o >= runBytes, Self.copyRun(kind, base, at: start, count: runBytes, to: out + o, room: capacity &- o) {
+                        o &+= runBytes
+                        i = j
+                        continue
+                    }
+                    // Some field of the run is not in the class: one at a time, so that the loop stops there.
+                    runsFrom = j
+                }
+            }
             let prefixDigits = fixed ? 0 : Int(layout.pointee.prefixBytes)
             // Room for any shape written here: a prefix and the value, or the longer of value and field.
             guard capacity &- o >= prefixDigits &+ (fixed ? Swift.max(characters, length) : characters) else { return }
@@ -298,7 +365,12 @@ extension MessageSpec {
             case .general, .unchecked, .hexBERTLV:
                 return
             }
-            if prefixDigits != 0 {
+            if prefixDigits == 2 {
+                // The common LL: at most 99, tens as (v * 103) >> 10 (exact below 179), both digits in one store.
+                let v = UInt16(truncatingIfNeeded: prefixValue)
+                let tens = (v &* 103) &>> 10
+                out.storeBytes(of: (0x3030 | tens | (v &- tens &* 10) &<< 8).littleEndian, toByteOffset: o, as: UInt16.self)
+            } else if prefixDigits != 0 {
                 // At most 9999 (checked against the length): 32-bit division by ten is a multiply.
                 var v = UInt32(truncatingIfNeeded: prefixValue)
                 var k = prefixDigits
@@ -315,6 +387,22 @@ extension MessageSpec {
             }
             o = valueAt &+ characters &+ (padLeft ? 0 : pad)
             i &+= 1
+        }
+    }
+
+    /// Copies a run of ``writeInlineFields(_:from:storage:layouts:reuseWire:into:)`` (`count` bytes at
+    /// `base + start`, of a kind for which ``FieldLayout/FastKind/encodesInRuns``) and tells whether all are
+    /// in the kind's class.
+    @inline(__always)
+    private static func copyRun(
+        _ kind: FieldLayout.FastKind, _ base: UnsafeRawPointer, at start: Int, count: Int, to out: UnsafeMutableRawPointer, room: Int
+    ) -> Bool {
+        switch kind {
+        case .digits: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.Digits.self)
+        case .printable: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.Printable.self)
+        case .alphanumeric: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.LettersDigitsSpace.self)
+        case .track: ASCIIWords.copyChecked(base, at: start, count: count, to: out, room: room, ASCIIWords.TrackCharacters.self)
+        case .general, .unchecked, .otherClass, .hex, .hexBERTLV: false
         }
     }
 

@@ -212,19 +212,34 @@ enum BERTLV {
         return nil
     }
 
-    /// Whether hex text (all hex digits, an even count: checked before) holds well-formed BER-TLV: the
-    /// answer ``validate(_:)`` gives on it, without the error.
+    /// Whether hex text of an even count is all hex digits (values included) holding well-formed BER-TLV:
+    /// what `Hex.firstInvalid` and ``validate(_:)`` say of it, without the error. The text is turned into
+    /// bytes sixteen characters at a time (checked as they go) on the stack, and the walk reads those.
     @inline(never)
     static func isWellFormed(hexText text: UnsafeRawBufferPointer) -> Bool {
         guard let p = text.baseAddress else { return true }
         let count = text.count &>> 1
-        // Both characters of a byte in one load (the first in the low eight bits). A digit's value is its low
-        // nibble; a letter's (bit 6 set) is its low nibble plus 9.
-        @inline(__always) func byte(_ i: Int) -> Int {
-            let pair = UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: i &<< 1, as: UInt16.self)))
-            let nibbles = (pair & 0x0F0F) &+ ((pair &>> 6) & 0x0101) &* 9
-            return Int((nibbles & 0xFF) &<< 4 | nibbles &>> 8)
+        return withUnsafeTemporaryAllocation(byteCount: Swift.max(count, 1), alignment: 8) { buffer in
+            let out = buffer.baseAddress!
+            if text.count >= 16 {
+                guard ASCIIWords.hexBytes(p, count: text.count, to: out) else { return false }
+            } else {
+                for i in 0..<count {
+                    guard let high = Hex.nibble(text[i &<< 1]), let low = Hex.nibble(text[i &<< 1 &+ 1]) else { return false }
+                    out.storeBytes(of: high &<< 4 | low, toByteOffset: i, as: UInt8.self)
+                }
+            }
+            return Self.isWellFormed(bytes: UnsafeRawBufferPointer(start: out, count: count))
         }
+    }
+
+    /// Whether `bytes` hold well-formed BER-TLV: the answer ``validate(_:)`` gives on ``RawBytes`` of them,
+    /// without the error.
+    @inline(__always)
+    static func isWellFormed(bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let p = bytes.baseAddress else { return true }
+        let count = bytes.count
+        @inline(__always) func byte(_ i: Int) -> Int { Int(p.load(fromByteOffset: i, as: UInt8.self)) }
         var i = 0
         while i < count {
             let tagStart = i
