@@ -217,10 +217,17 @@ enum FileIO {
     static func lockExclusively(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ioError("open", path) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw RegistrationCenterError(
-                .journalIO, "\(path) is locked: another process is using this journal directory")
+        // Retried for a second: a child being spawned by another thread holds a copy of every descriptor (this one
+        // included, with its lock) until it execs, and a process that just exited may not have let go yet.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            attempts += 1
+            guard errno == EWOULDBLOCK || errno == EINTR, attempts < 50 else {
+                close(fd)
+                throw RegistrationCenterError(
+                    .journalIO, "\(path) is locked: another process is using this journal directory")
+            }
+            usleep(20_000)
         }
         return fd
     }

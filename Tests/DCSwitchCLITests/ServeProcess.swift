@@ -21,10 +21,15 @@ final class ServeProcess: @unchecked Sendable {
     let dataDirectory: String
     let databaseURL: String
     private let output: OutputBuffer
+    /// The pipe serve writes to, read by a readability handler; the handler is removed before the pipe can go away
+    /// (a handle released with its handler active is closed twice, and the second close can hit a descriptor another
+    /// test opened since).
+    private let pipe: Pipe
 
     var target: String { "127.0.0.1:\(self.port)" }
 
-    private init(process: Process, port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String, output: OutputBuffer) {
+    private init(process: Process, port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String, output: OutputBuffer, pipe: Pipe) {
+        self.pipe = pipe
         self.process = process
         self.port = port
         self.directory = directory
@@ -90,13 +95,14 @@ final class ServeProcess: @unchecked Sendable {
         if output.text.contains("Ready."), process.isRunning {
             return .success(ServeProcess(
                 process: process, port: port, directory: directory, configPath: configPath, dataDirectory: dataDirectory,
-                databaseURL: databaseURL, output: output
+                databaseURL: databaseURL, output: output, pipe: out
             ))
         }
         if process.isRunning {
             process.terminate()
             await process.exited()
         }
+        out.fileHandleForReading.readabilityHandler = nil
         return .failure(ServeError(message: output.text))
     }
 
@@ -105,6 +111,7 @@ final class ServeProcess: @unchecked Sendable {
         guard self.process.isRunning else { return }
         Glibc.kill(self.process.processIdentifier, SIGKILL)
         await self.process.exited()
+        self.detachOutput()
     }
 
     /// Everything the process printed so far.
@@ -115,6 +122,16 @@ final class ServeProcess: @unchecked Sendable {
         guard self.process.isRunning else { return }
         self.process.terminate()
         await self.process.exited()
+        self.detachOutput()
+    }
+
+    /// Stops reading serve's output (what it wrote so far stays in ``outputText``).
+    private func detachOutput() {
+        self.pipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    deinit {
+        self.pipe.fileHandleForReading.readabilityHandler = nil
     }
 
     /// SIGTERM without waiting: for a `defer`, where the test no longer looks at the process.
