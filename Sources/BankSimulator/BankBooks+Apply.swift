@@ -84,16 +84,13 @@ extension BankBooks {
     @discardableResult
     mutating func release(transactionID txn: String) -> Int {
         var released = 0
-        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil,
-            let wallet = self.wallets.index(forKey: record.payingWallet)
-        {
+        let (debit, credit) = self.liveLegs(ofTransaction: txn)
+        if let record = debit, let wallet = self.wallets.index(forKey: record.payingWallet) {
             for item in record.created where item.role == .change {
                 if self.wallets.values[wallet].holdings.release(item.id) { released += 1 }
             }
         }
-        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed,
-            let wallet = self.wallets.index(forKey: record.holdingWallet)
-        {
+        if let record = credit, let wallet = self.wallets.index(forKey: record.holdingWallet) {
             for item in record.coins {
                 if self.wallets.values[wallet].holdings.release(item.id) { released += 1 }
             }
@@ -127,35 +124,34 @@ extension BankBooks {
     /// totals are in the day's ``Totals``), and kept, they made memory grow by about a kilobyte a leg for as long
     /// as the bank ran.
     mutating func settle(transactionID txn: String) {
-        let debitKey = LegKey(transactionID: txn, kind: .debit)
-        if case .debited(let record) = self.legs[debitKey], record.reversal == nil { self.legs[debitKey] = .settled }
-        let creditKey = LegKey(transactionID: txn + "/C", kind: .credit)
-        if case .credited(let record) = self.legs[creditKey], !record.reversed { self.legs[creditKey] = .settled }
-    }
-
-    /// Whether `txn` is among the completed transactions kept in full.
-    func isKeptAsCompleted(_ txn: String) -> Bool {
-        self.completedKeptIDs.contains(txn)
+        let (debit, credit) = self.liveLegs(ofTransaction: txn)
+        if debit != nil { self.legs[LegKey(transactionID: txn, kind: .debit)] = .settled }
+        if credit != nil { self.legs[LegKey(transactionID: txn + "/C", kind: .credit)] = .settled }
     }
 
     /// Whether transaction `txn` has an executed, unreversed leg here that a completion would settle.
     func hasUnsettledLegs(ofTransaction txn: String) -> Bool {
-        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil { return true }
-        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed { return true }
-        return false
+        let (debit, credit) = self.liveLegs(ofTransaction: txn)
+        return debit != nil || credit != nil
+    }
+
+    /// The executed, unreversed legs of transaction `txn` here: its debit leg `<txn>` and its credit leg `<txn>/C`.
+    func liveLegs(ofTransaction txn: String) -> (debit: DebitRecord?, credit: CreditRecord?) {
+        var debit: DebitRecord?
+        var credit: CreditRecord?
+        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil { debit = record }
+        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed { credit = record }
+        return (debit, credit)
     }
 
     /// How many coins transaction `txn` would release (see ``release(transactionID:)``), without changing anything.
     public func pendingCoins(ofTransaction txn: String) -> Int {
         var pending = 0
-        if case .debited(let record) = self.legs[LegKey(transactionID: txn, kind: .debit)], record.reversal == nil,
-            let wallet = self.wallets[record.payingWallet]
-        {
+        let (debit, credit) = self.liveLegs(ofTransaction: txn)
+        if let record = debit, let wallet = self.wallets[record.payingWallet] {
             pending += record.created.reduce(0) { $0 + ($1.role == .change && wallet.holdings.isPending($1.id) ? 1 : 0) }
         }
-        if case .credited(let record) = self.legs[LegKey(transactionID: txn + "/C", kind: .credit)], !record.reversed,
-            let wallet = self.wallets[record.holdingWallet]
-        {
+        if let record = credit, let wallet = self.wallets[record.holdingWallet] {
             pending += record.coins.reduce(0) { $0 + (wallet.holdings.isPending($1.id) ? 1 : 0) }
         }
         return pending

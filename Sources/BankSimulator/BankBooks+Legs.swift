@@ -60,7 +60,7 @@ extension BankBooks {
                 return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
             }
             let txn = String(id)
-            if self.pendingCoins(ofTransaction: txn) > 0 || (self.hasUnsettledLegs(ofTransaction: txn) && !self.isKeptAsCompleted(txn)) {
+            if self.pendingCoins(ofTransaction: txn) > 0 || (self.hasUnsettledLegs(ofTransaction: txn) && !self.completedKeptIDs.contains(txn)) {
                 releasing.append(txn)
             }
         }
