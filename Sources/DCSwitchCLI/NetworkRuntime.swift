@@ -80,7 +80,10 @@ final class NetworkRuntime: Sendable {
         let registry = try RegistrationCenter(
             configuration: .init(journalDirectory: runDirectory + "/journal"), database: databaseURL, logger: logger
         )
-        let registryTask = Task { try await registry.run() }
+        // Detached: a child of a service would see the service group's graceful shutdown at once and close its
+        // PostgreSQL pool while the switch still drains, and account openings being finished could not register
+        // their wallets (a crash test saw a bank's wallet left unregistered). ``stop()`` shuts it down last.
+        let registryTask = Task.detached { try await registry.run() }
         await registry.waitUntilReady()
 
         progress("Seeding \(network.banks.count) banks (customers, merchants, wallets, coins)")

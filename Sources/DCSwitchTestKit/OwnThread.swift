@@ -33,19 +33,6 @@ public func onOwnThread<Value: Sendable>(_ body: @escaping @Sendable () -> Value
     }
 }
 
-extension Process {
-    /// Waits for the process to end without holding a thread of the cooperative pool.
-    public func exited() async {
-        let process = UncheckedProcess(process: self)
-        await onOwnThread { process.process.waitUntilExit() }
-    }
-}
-
-/// `Process` is not `Sendable`; waiting for its exit from another thread is what Foundation documents it for.
-private struct UncheckedProcess: @unchecked Sendable {
-    let process: Process
-}
-
 extension EmbeddedPostgres {
     /// ``psql(database:_:)`` on a thread of its own.
     public func runPsql(database: String? = nil, _ arguments: [String]) async throws -> String {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -31,7 +33,11 @@ public struct ChildProcess: Sendable {
     /// What the child reads as its standard input.
     public var inputPath: String
 
-    public init(executable: String, arguments: [String], outputPath: String, errorPath: String? = nil, inputPath: String = "/dev/null") {
+    public init(
+        executable: String, arguments: [String], outputPath: String, errorPath: String? = nil, inputPath: String = "/dev/null",
+        workingDirectory: String? = nil
+    ) {
+        self.workingDirectory = workingDirectory
         self.executable = executable
         self.arguments = arguments
         self.outputPath = outputPath
@@ -39,8 +45,23 @@ public struct ChildProcess: Sendable {
         self.inputPath = inputPath
     }
 
+    /// The directory the child starts in (the parent's when `nil`).
+    public var workingDirectory: String?
+
     /// Runs the command and waits for it. Throws only when the process could not be started.
     public func run() throws -> Outcome {
+        let running = try self.start()
+        let exitStatus = running.waitForExit()
+        var output = ""
+        if outputPath != "/dev/null" {
+            output = (try? FileIO.readWholeFile(outputPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            unlink(outputPath)
+        }
+        return Outcome(status: exitStatus, output: output)
+    }
+
+    /// Starts the command and returns at once; its output stays in ``outputPath`` (and ``errorPath``) for the caller.
+    public func start() throws -> Running {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
@@ -55,6 +76,12 @@ public struct ChildProcess: Sendable {
         // holds (SwiftNIO's are not close-on-exec), and a connection closed here would stay open in PostgreSQL until
         // it stops — peers wait for an end of file that never comes, and a listening port stays taken.
         Self.closeInheritedDescriptors(&fileActions)
+        if let workingDirectory {
+            guard let addChdir = Self.addChdir, addChdir(&fileActions, workingDirectory) == 0 else {
+                throw RegistrationCenterError(
+                    .postgresCommandFailed, "cannot start \(executable) in \(workingDirectory): the C library cannot set a child's directory")
+            }
+        }
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
@@ -64,21 +91,77 @@ public struct ChildProcess: Sendable {
             throw RegistrationCenterError(
                 .postgresCommandFailed, "cannot start \(executable): \(String(cString: strerror(spawnStatus)))")
         }
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) == -1 {
-            guard errno == EINTR else {
-                throw RegistrationCenterError(.postgresCommandFailed, "waitpid failed for \(executable)")
+        return Running(pid: pid)
+    }
+
+    /// A started child. Only this object reaps it (`waitpid` on its pid), so its exit is never taken by anyone else,
+    /// and it is never signalled once reaped (when its pid may belong to another process).
+    public final class Running: Sendable {
+        public let pid: pid_t
+        /// The exit status once reaped: as in ``Outcome/status``.
+        private let reaped = Mutex<Int32?>(nil)
+
+        init(pid: pid_t) {
+            self.pid = pid
+        }
+
+        /// Whether it has not exited yet.
+        public var isRunning: Bool { self.reap(blocking: false) == nil }
+
+        /// Its exit status (128 + the signal that ended it; -1 when it was reaped elsewhere), or `nil` while it runs.
+        public var exitStatus: Int32? { self.reap(blocking: false) }
+
+        /// Blocks until it exits; its exit status.
+        public func waitForExit() -> Int32 {
+            if let status = self.reap(blocking: true) { return status }
+            return 128 + SIGKILL  // not reached: a blocking reap always ends with a status
+        }
+
+        /// Sends `signal` unless it has already been reaped.
+        public func send(signal: Int32) {
+            self.reaped.withLock { status in
+                if status == nil { _ = kill(self.pid, signal) }
             }
         }
-        var output = ""
-        if outputPath != "/dev/null" {
-            output = (try? FileIO.readWholeFile(outputPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            unlink(outputPath)
+
+        private func reap(blocking: Bool) -> Int32? {
+            if let status = self.reaped.withLock({ $0 }) { return status }
+            var waitStatus: Int32 = 0
+            while true {
+                // Blocking waits poll: a blocking `waitpid` would have to run outside the lock, where a concurrent
+                // non-blocking one could take the exit first.
+                let outcome: Int32? = self.reaped.withLock { status in
+                    if let status { return status }
+                    let result = waitpid(self.pid, &waitStatus, WNOHANG)
+                    if result == -1, errno == ECHILD {
+                        // Someone else reaped it (a SIGCHLD handler set to ignore): gone, status unknown.
+                        status = -1
+                        return -1
+                    }
+                    guard result == self.pid else { return nil }
+                    // WIFEXITED / WEXITSTATUS are macros: decode by hand.
+                    let decoded: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+                    status = decoded
+                    return decoded
+                }
+                if let outcome { return outcome }
+                if !blocking { return nil }
+                usleep(2_000)
+            }
         }
-        // WIFEXITED / WEXITSTATUS are macros: decode by hand.
-        let exitStatus: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-        return Outcome(status: exitStatus, output: output)
     }
+
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    /// glibc 2.29's `posix_spawn_file_actions_addchdir_np`, which the Swift overlay does not import.
+    private static let addChdir: AddChdir? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddChdir.self)
+        #else
+        return nil
+        #endif
+    }()
 
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 

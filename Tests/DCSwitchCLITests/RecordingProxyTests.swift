@@ -75,29 +75,24 @@ struct RecordingProxyTests {
         let serve = try await ServeProcess.start()
         defer { serve.terminate() }
         let directory = try TestPostgres.makeTemporaryDirectory("record-cli")
-        let record = Process()
-        record.executableURL = CLI.binary
         let port = try await Self.freePort()
-        record.arguments = [
-            "record", "--listen", "127.0.0.1:\(port)", "--target", serve.target, "--output", directory, "--fresh-ids", "--duration", "6",
-        ]
-        let output = OutputBuffer()
-        let pipe = Pipe()
-        record.standardOutput = pipe
-        record.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
-        try record.run()
-        let deadline = Date().addingTimeInterval(20)
-        while !output.text.contains("Recording:"), record.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(output.text.contains("clients connect to 127.0.0.1:\(port), forwarded to \(serve.target)"), "\(output.text)")
+        let record = try SpawnedProcess(
+            executable: CLI.binary.path,
+            arguments: [
+                "record", "--listen", "127.0.0.1:\(port)", "--target", serve.target, "--output", directory, "--fresh-ids", "--duration", "6",
+            ],
+            outputPath: try TestPostgres.makeTemporaryDirectory("record-cli-log") + "/record.log"
+        )
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !record.output.contains("Recording:"), record.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(record.output.contains("clients connect to 127.0.0.1:\(port), forwarded to \(serve.target)"), "\(record.output)")
 
         let sent = try await CLI.run(["send", "--target", "127.0.0.1:\(port)", "--spec", "dcswitch-1987", "--timeout", "5", "--json", Self.transferIn])
         #expect(sent.status == 0, "\(sent.stdout)\n\(sent.stderr)")
         #expect(sent.lines.first?.contains(#""39":"00""#) == true, "\(sent.stdout)")
-        await record.exited()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        let text = output.text
-        #expect(record.terminationStatus == 0, "\(text)")
+        let status = await record.exited()
+        let text = record.output
+        #expect(status == 0, "\(text)")
         #expect(text.contains("Recorded 1 exchange of 1 connection (127.0.0.1:\(port) → \(serve.target)) in 1 fixture"), "\(text)")
         #expect(text.contains("network management: 2 exchanges forwarded, not recorded"), "\(text)")
         let fixture = directory + "/connection-0001.json"

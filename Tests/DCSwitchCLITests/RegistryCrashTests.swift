@@ -14,24 +14,17 @@ import Musl
 struct RegistryCrashTests {
     /// A `dcswitch registry ingest-test` child process; its stdout and stderr go to files.
     final class IngestProcess {
-        let process = Process()
-        let stdoutPath: String
-        let stderrPath: String
+        let process: SpawnedProcess
 
         init(_ arguments: [String], directory: String, tag: String) throws {
-            stdoutPath = directory + "/\(tag).out"
-            stderrPath = directory + "/\(tag).err"
-            FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-            FileManager.default.createFile(atPath: stderrPath, contents: nil)
-            process.executableURL = CLI.binary
-            process.arguments = ["registry", "ingest-test"] + arguments
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-            try process.run()
+            process = try SpawnedProcess(
+                executable: CLI.binary.path, arguments: ["registry", "ingest-test"] + arguments,
+                outputPath: directory + "/\(tag).out", errorPath: directory + "/\(tag).err"
+            )
         }
 
-        var output: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-        var errors: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+        var output: String { process.output }
+        var errors: String { process.errors }
 
         /// The first stdout line holding `"event":"<event>"`, once it is there (or `nil` if the process exits first).
         func event(_ name: String) async throws -> [String: Any]? {
@@ -85,8 +78,8 @@ struct RegistryCrashTests {
             if run > 1 { recovered += ready?["recovered_records"] as? Int ?? 0 }
             if last {
                 let drained = try await child.event("drained")
-                await child.process.exited()
-                try #require(child.process.terminationStatus == 0, "recovery run failed: \(child.errors)")
+                let status = await child.process.exited()
+                try #require(status == 0, "recovery run failed: \(child.errors)")
                 #expect(drained?["alerts"] as? Int == 0)
                 break
             }
@@ -97,9 +90,9 @@ struct RegistryCrashTests {
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...400)))
             try #require(child.process.isRunning, "run \(run) ended early: \(child.errors)")
-            kill(child.process.processIdentifier, SIGKILL)
-            await child.process.exited()
-            #expect(child.process.terminationReason == .uncaughtSignal)
+            child.process.kill()
+            let status = await child.process.exited()
+            #expect(status == 128 + SIGKILL, "run \(run) exited with \(status), not by the SIGKILL")
             killedAfter.append(Self.lineCount(record) - before)
         }
 

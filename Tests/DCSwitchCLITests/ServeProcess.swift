@@ -10,8 +10,8 @@ import Darwin
 /// `dcswitch serve` as a child process: the network of `Fixtures/network.json` (same banks, institutions, BINs
 /// and seeds, so fixtures written for it apply) on free ports, with fewer customers, on a fresh database of the
 /// test kit's PostgreSQL cluster.
-final class ServeProcess: @unchecked Sendable {
-    let process: Process
+final class ServeProcess: Sendable {
+    let process: SpawnedProcess
     /// The switch's acquirer port.
     let port: Int
     let directory: String
@@ -20,23 +20,16 @@ final class ServeProcess: @unchecked Sendable {
     /// Its data directory (journals, queues, logs).
     let dataDirectory: String
     let databaseURL: String
-    private let output: OutputBuffer
-    /// The pipe serve writes to, read by a readability handler; the handler is removed before the pipe can go away
-    /// (a handle released with its handler active is closed twice, and the second close can hit a descriptor another
-    /// test opened since).
-    private let pipe: Pipe
 
     var target: String { "127.0.0.1:\(self.port)" }
 
-    private init(process: Process, port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String, output: OutputBuffer, pipe: Pipe) {
-        self.pipe = pipe
+    private init(process: SpawnedProcess, port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String) {
         self.process = process
         self.port = port
         self.directory = directory
         self.configPath = configPath
         self.dataDirectory = dataDirectory
         self.databaseURL = databaseURL
-        self.output = output
     }
 
     /// Starts the network and waits for `Ready.`; retries on other ports when one is taken. `thinkTimeMicroseconds`
@@ -78,65 +71,46 @@ final class ServeProcess: @unchecked Sendable {
     private static func launch(
         port: Int, directory: String, configPath: String, dataDirectory: String, databaseURL: String
     ) async throws -> Result<ServeProcess, ServeError> {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["serve", "--config", configPath, "--database-url", databaseURL, "--data-dir", dataDirectory]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let output = OutputBuffer()
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        out.fileHandleForReading.readabilityHandler = { handle in output.append(handle.availableData) }
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, process.isRunning, !output.text.contains("Ready.") {
+        // Each start writes a file of its own: what a killed run printed stays readable beside its successor's.
+        let outputPath = directory + "/serve-\(UInt32.random(in: 0 ... .max)).log"
+        let process = try SpawnedProcess(
+            executable: CLI.binary.path,
+            arguments: ["serve", "--config", configPath, "--database-url", databaseURL, "--data-dir", dataDirectory],
+            directory: directory, outputPath: outputPath
+        )
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, process.isRunning, !process.output.contains("Ready.") {
             try await Task.sleep(for: .milliseconds(50))
         }
-        if output.text.contains("Ready."), process.isRunning {
+        if process.output.contains("Ready."), process.isRunning {
             return .success(ServeProcess(
                 process: process, port: port, directory: directory, configPath: configPath, dataDirectory: dataDirectory,
-                databaseURL: databaseURL, output: output, pipe: out
+                databaseURL: databaseURL
             ))
         }
-        if process.isRunning {
-            process.terminate()
-            await process.exited()
-        }
-        out.fileHandleForReading.readabilityHandler = nil
-        return .failure(ServeError(message: output.text))
+        process.terminate()
+        await process.exited()
+        return .failure(ServeError(message: process.output))
     }
 
     /// SIGKILL: the process dies at once, mid-whatever.
     func kill() async {
-        guard self.process.isRunning else { return }
-        Glibc.kill(self.process.processIdentifier, SIGKILL)
+        self.process.kill()
         await self.process.exited()
-        self.detachOutput()
     }
 
     /// Everything the process printed so far.
-    var outputText: String { self.output.text }
+    var outputText: String { self.process.output }
 
-    /// SIGTERM, then waits for the graceful shutdown (it drains for up to 10 s: off the cooperative pool).
+    /// SIGTERM, then waits for the graceful shutdown (it drains for up to 10 s).
     func stop() async {
-        guard self.process.isRunning else { return }
         self.process.terminate()
         await self.process.exited()
-        self.detachOutput()
-    }
-
-    /// Stops reading serve's output (what it wrote so far stays in ``outputText``).
-    private func detachOutput() {
-        self.pipe.fileHandleForReading.readabilityHandler = nil
-    }
-
-    deinit {
-        self.pipe.fileHandleForReading.readabilityHandler = nil
     }
 
     /// SIGTERM without waiting: for a `defer`, where the test no longer looks at the process.
     func terminate() {
-        if self.process.isRunning { self.process.terminate() }
+        self.process.terminate()
     }
 
     /// `Fixtures/network.json` with free ports, no metrics endpoint and smaller seeds.
@@ -170,22 +144,4 @@ final class ServeProcess: @unchecked Sendable {
 struct ServeError: Error, CustomStringConvertible, Sendable {
     var message: String
     var description: String { self.message }
-}
-
-/// Bytes a child process writes, collected from its pipe's handler thread.
-final class OutputBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-
-    func append(_ chunk: Data) {
-        self.lock.lock()
-        self.data.append(chunk)
-        self.lock.unlock()
-    }
-
-    var text: String {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return String(decoding: self.data, as: UTF8.self)
-    }
 }

@@ -31,7 +31,7 @@ struct SwitchCrashTests {
         }
         // A graceful stop drains the reversal queue and the completion advices, and commits every record.
         await serve.stop()
-        #expect(serve.process.terminationStatus == 0, "\(serve.outputText.suffix(2000))")
+        #expect(serve.process.exitStatus == 0, "\(serve.outputText.suffix(2000))")
         // The kills caught transactions between their legs or before their completion, and the restarts finished them.
         #expect(recovered.reversed + recovered.completed + recovered.approvedByRegistry + recovered.openings > 0, "nothing was open at any kill")
         #expect(recovered.unresolved == 0)
@@ -56,6 +56,40 @@ struct SwitchCrashTests {
         #expect(reconcile.status == 0, "banks and registry disagree:\n\(reconcile.stdout.prefix(3000))\n\(reconcile.stderr.prefix(2000))\nserve:\n\(serve.outputText.suffix(3000))")
         #expect(reconcile.lines.count == network.banks.count)
     }
+
+    /// SIGTERM while an account opening waits for its bank: the graceful stop waits for the bank's answer and
+    /// registers the new wallet before the registration center closes (it used to see the stop signal at once and
+    /// close its PostgreSQL pool, leaving the bank's new wallet unregistered until the next start).
+    @Test func aGracefulStopFinishesAnAccountOpeningInFlight() async throws {
+        // The bank thinks for a second: the stop arrives while the opening leg is at the bank.
+        let serve = try await ServeProcess.start(thinkTimeMicroseconds: 1_000_000)
+        defer { serve.terminate() }
+        async let opened = CLI.run(["send", "--target", serve.target, "--spec", "dcswitch-1987", "--timeout", "10", "--json", Self.accountOpen])
+        try await Task.sleep(for: .milliseconds(400))
+        await serve.stop()
+        _ = try await opened  // answered or not: the acquirer connection may close with the switch
+        let output = serve.outputText
+        #expect(serve.process.exitStatus == 0, "\(output)")
+        #expect(!output.contains("left unfinished"), "\(output)")
+
+        // BANKB opened exactly one wallet beyond its seeds, and the registry knows it.
+        let network = try NetworkConfiguration.load(path: serve.configPath)
+        let bank = try #require(network.banks.first { $0.id == "BANKB" })
+        let processor = try BankProcessor.open(bank: bank, journalPath: serve.dataDirectory + "/banks/BANKB.journal", logger: Logger(label: "test"))
+        let wallets = Set(processor.books.holdingsByWallet.keys)
+        try await processor.close()
+        let seeds = SeedData(bank: bank)
+        let seeded = Set([seeds.treasury.address] + seeds.customers.map(\.wallet.address) + seeds.merchants.map(\.wallet.address))
+        let newWallets = wallets.subtracting(seeded)
+        #expect(newWallets.count == 1, "wallets opened at BANKB: \(newWallets)")
+        let wallet = try #require(newWallets.first)
+        let lookup = try await CLI.run(["registry", "wallet", wallet, "--database-url", serve.databaseURL])
+        #expect(lookup.status == 0, "\(lookup.stdout)\n\(lookup.stderr)\nserve:\n\(output)")
+        #expect(lookup.stdout.contains(wallet), "\(lookup.stdout)")
+    }
+
+    /// BANKB customer 1 opens a wallet (0100, DE 3 = 900000), as `Fixtures/replay/02-account-open.json` does.
+    static let accountOpen = #"{"mti":"0100","fields":{"3":"900000","7":"1121100000","11":"000041","12":"100000","13":"1121","22":"012","32":"30000000001","37":"000000000041","41":"TERM0001","48":{"01":"Customer BANKB-1","02":"ID-0000020000000001","03":"0000020000000001"},"49":"156","100":"10000000002","124":{"13":"account-open"}}}"#
 
     /// What the restarts' recovery lines report.
     struct Recovered {
@@ -83,14 +117,11 @@ struct SwitchCrashTests {
 
     /// `dcswitch load` at 300 TPS against `target`, in the background (light enough to leave the machine to the
     /// other suites running in parallel).
-    static func startLoad(target: String, config: String, directory: String, round: Int) throws -> Process {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["load", "--target", target, "--config", config, "--rate", "300", "--duration", "30", "--quiet"]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        return process
+    static func startLoad(target: String, config: String, directory: String, round: Int) throws -> SpawnedProcess {
+        try SpawnedProcess(
+            executable: CLI.binary.path,
+            arguments: ["load", "--target", target, "--config", config, "--rate", "300", "--duration", "30", "--quiet"],
+            directory: directory, outputPath: "/dev/null"
+        )
     }
 }
