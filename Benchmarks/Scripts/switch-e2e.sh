@@ -7,7 +7,8 @@
 # Environment: PERF=1 records a perf profile of the switch process; SYSCALLS=1 counts its system calls and context
 # switches per transaction (STAT_EVENTS=… other perf events); GEN_PERF=1 profiles the generator; SERVE_ARGS adds flags to `dcswitch serve`;
 # DCSWITCH_BIN runs that binary instead of building this tree. Besides the table it prints the CPU seconds the switch
-# process and the generator spent, per transaction: less sensitive to other work on the machine than latency.
+# process and the generator spent, per transaction: less sensitive to other work on the machine than latency, and the
+# switch process's resident memory every 5 s.
 #
 # Prints the generator's table (throughput, p50/p90/p99 per flow, corrected for coordinated omission) and writes
 # the JSON report to reports/switch-e2e-<RATE>.json. With RATE=sweep it runs the generator's sweep instead
@@ -80,12 +81,17 @@ else
     perf record -F "${PERF_FREQ:-499}" -g -o "$out/switch-e2e-$rate.perf.data" -p "$serve" -- sleep "$duration" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  # The switch's resident memory every 5 s of the run (MB), printed after the table.
+  ( while kill -0 "$serve" 2>/dev/null; do awk '/^VmRSS/ {printf "%d ", $2 / 1024}' "/proc/$serve/status"; sleep 5; done ) > "$work/rss" 2>/dev/null &
+  rss_pid=$!
   gen_perf=()
   if [ -n "${GEN_PERF:-}" ]; then gen_perf=(perf record -F "${PERF_FREQ:-499}" -g -o "$out/switch-e2e-$rate.generator.perf.data" --); fi
   /usr/bin/time -f "generator CPU: %U s user, %S s system" \
     "${gen_perf[@]}" "$bin" load --target "127.0.0.1:$port" --config network.json --rate "$rate" --duration "$duration" --connections "$connections" \
     --report "$out/switch-e2e-$rate.json" --quiet
   after="$(cpu_ticks)"
+  kill "$rss_pid" 2>/dev/null || true
+  echo "serve RSS MB every 5 s: $(cat "$work/rss")$(awk '/^VmRSS/ {printf "%d", $2 / 1024}' "/proc/$serve/status") (end)"
   if [ -n "${SYSCALLS:-}" ]; then
     wait "$stat_pid" || true
     answered="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sum(f.get("sent",0) for f in r["flows"].values()))' "$out/switch-e2e-$rate.json")"

@@ -116,8 +116,9 @@ public final class PaymentSwitch: Sendable {
             preconditionFailure("the switch needs a spec with DE 124 subfields (dcswitch-1987)")
         }
         self.dcFormat = dcFormat
-        // Transaction ids stay unique across restarts: they start with the start time in seconds.
-        self.transactionPrefix = "T" + String(UTCClock.nowNanoseconds() / 1_000_000_000) + "-"
+        // Transaction ids stay unique across restarts: they start with the start time in seconds (see
+        // ``nextTransactionID()``).
+        self.transactionPrefix = "T" + Self.base36(UInt64(UTCClock.nowNanoseconds() / 1_000_000_000), width: 6)
         self.completions = CompletionAdvices(
             configuration: configuration.completion, gateway: gateway, institution: configuration.institution, dcFormat: dcFormat,
             logger: logger
@@ -739,12 +740,37 @@ public final class PaymentSwitch: Sendable {
         }
     }
 
+    /// `T`, the start time in seconds as six base-36 digits (until 2039), then the transaction's number in base 36:
+    /// `T` + 6 + up to 6 characters for the first two billion transactions of a run. At most 13 characters, so the id
+    /// and a credit leg's `<txn>/C` stay within Swift's 15-byte small strings: the id is carried, hashed and kept (in
+    /// the transaction log, the banks' books, the registry's records) without a heap allocation, and a completion
+    /// advice's DE 124.15 carries about 70 ids where decimal ids fitted about 50.
     private func nextTransactionID() -> String {
         let n = self.counters.withLock { c -> UInt64 in
             c.transaction += 1
             return c.transaction
         }
-        return self.transactionPrefix + String(n)
+        return self.transactionPrefix + Self.base36(n, width: 1)
+    }
+
+    /// `value` in upper-case base 36, at least `width` digits (zero-padded).
+    static func base36(_ value: UInt64, width: Int) -> String {
+        var count = 1
+        var scale = value / 36
+        while scale > 0 {
+            count += 1
+            scale /= 36
+        }
+        let length = max(count, width)
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var rest = value
+            for index in stride(from: length - 1, through: 0, by: -1) {
+                let digit = UInt8(truncatingIfNeeded: rest % 36)
+                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10
+                rest /= 36
+            }
+            return length
+        }
     }
 
     private func nextSTAN() -> String {

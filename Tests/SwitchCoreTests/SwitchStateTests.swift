@@ -8,6 +8,20 @@ import Testing
 
 @Suite("Flow classification, duplicates, settlement")
 struct SwitchStateTests {
+    @Test func transactionIDsAreShortBase36() {
+        #expect(PaymentSwitch.base36(0, width: 1) == "0")
+        #expect(PaymentSwitch.base36(35, width: 1) == "Z")
+        #expect(PaymentSwitch.base36(36, width: 1) == "10")
+        #expect(PaymentSwitch.base36(1_295, width: 1) == "ZZ")
+        #expect(PaymentSwitch.base36(7, width: 6) == "000007")
+        // A start time of 2026 in seconds fits six digits; two billion transactions fit six more.
+        let prefix = "T" + PaymentSwitch.base36(1_795_303_291, width: 6)
+        #expect(prefix.utf8.count == 7)
+        let last = prefix + PaymentSwitch.base36(2_000_000_000, width: 1)
+        #expect(last.utf8.count == 13 && (last + "/C").utf8.count == 15)
+        #expect(UInt64(PaymentSwitch.base36(2_000_000_000, width: 1), radix: 36) == 2_000_000_000)
+    }
+
     let spec = MessageSpec.builtin("dcswitch-1987")!
 
     func request(_ mti: MTI, _ fields: [Int: String]) -> ISO8583Message {
