@@ -254,10 +254,12 @@ extension BankBooks {
         return items.isEmpty ? nil : items
     }
 
-    /// `N<transaction id>-<index>`: unique across the network because transaction ids are, and the same after a
-    /// replay.
+    /// `<transaction id>.<index>`: unique across the network because transaction ids are (and hold no `.`), distinct
+    /// from seeded coins (`C…`), and kept in the journal with the leg, so a replay finds the same ids. The switch's
+    /// 13-character transaction ids make 15-character coin ids: Swift small strings, no heap allocation for each of
+    /// the coins every bank and the generator keep.
     static func newCoinID(transactionID: String, index: Int) -> String {
-        "N" + transactionID + "-" + String(index)
+        transactionID + "." + String(index)
     }
 
     static func listLength(_ items: [CoinItem]) -> Int {

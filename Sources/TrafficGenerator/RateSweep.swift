@@ -8,7 +8,7 @@ import Foundation
 /// rate whose p99 latency stays within the SLO.
 ///
 /// A rate passes when the median of its runs' p99 (corrected) is at most the SLO, at most 0.1 % of its requests
-/// went unanswered, and the median run achieved at least 95 % of what it offered. The sweep stops after
+/// went unanswered, and the median run achieved at least ``minimumAchievedFraction`` (95 %) of what it offered. The sweep stops after
 /// ``stopAfterFailures`` failing rates in a row.
 public struct RateSweep: Hashable, Sendable {
     public var from: Double
@@ -22,6 +22,9 @@ public struct RateSweep: Hashable, Sendable {
     public var stopAfterFailures: Int
     /// Seconds of pause between runs, for the target to settle.
     public var pause: Double
+    /// The share of the offered rate a rate's median run must achieve (answers over the run's time, its tail of late
+    /// answers included) to pass.
+    public var minimumAchievedFraction = 0.95
 
     public init(from: Double, to: Double, step: Double, sloP99Ms: Double, runsPerPoint: Int = 3, stopAfterFailures: Int = 2, pause: Double = 1) {
         self.from = from
@@ -63,7 +66,7 @@ public struct RateSweep: Hashable, Sendable {
         let sent = point.runs.reduce(0) { $0 + $1.sent }
         let errors = point.runs.reduce(0) { $0 + $1.errors }
         return point.p99Ms <= self.sloP99Ms && Double(errors) <= Double(sent) * 0.001
-            && point.achievedTPS >= 0.95 * point.offeredTPS
+            && point.achievedTPS >= self.minimumAchievedFraction * point.offeredTPS
     }
 }
 

@@ -41,9 +41,9 @@ struct BankBooksTests {
             .init(id: alice.coins[0].id, value: 1000, role: .transferred),
             .init(id: alice.coins[1].id, value: 1000, role: .retired),
         ])
-        #expect(record.created == [.init(id: "NT2-0", value: 300, role: .payee), .init(id: "NT2-1", value: 700, role: .change)])
-        #expect(books.owner(ofCoin: "NT2-1") == alice.wallet.address)
-        #expect(books.owner(ofCoin: "NT2-0") == nil)
+        #expect(record.created == [.init(id: "T2.0", value: 300, role: .payee), .init(id: "T2.1", value: 700, role: .change)])
+        #expect(books.owner(ofCoin: "T2.1") == alice.wallet.address)
+        #expect(books.owner(ofCoin: "T2.0") == nil)
         #expect(books.owner(ofCoin: alice.coins[1].id) == nil)
         #expect(books.value(ofWallet: alice.wallet.address) == 1700)
         #expect(books.valueSentOut == 1300)
@@ -54,7 +54,7 @@ struct BankBooksTests {
         #expect(response.responseCode == "00")
         #expect(response[38]?.count == 6)
         #expect(BankFixtures.dcValue(response, "03") == "\(alice.coins[0].id):1000:T;\(alice.coins[1].id):1000:R")
-        #expect(BankFixtures.dcValue(response, "11") == "NT2-0:300:P;NT2-1:700:C")
+        #expect(BankFixtures.dcValue(response, "11") == "T2.0:300:P;T2.1:700:C")
         #expect(BankFixtures.dcValue(response, "05") == "T2")
         #expect(BankFixtures.dcValue(response, "13") == "nfc")
         #expect(response.stan == request.stan && response.rrn == request.rrn && response.terminalID == request.terminalID)
@@ -66,7 +66,7 @@ struct BankBooksTests {
         _ = books.handle(BankFixtures.walletDebit(txn: "T3", amount: 2500, payer: alice.wallet.address, payee: merchant.wallet.address))
         #expect(books.value(ofWallet: alice.wallet.address) == 500)
         #expect(books.spendableValue(ofWallet: alice.wallet.address) == 0)
-        #expect(books.pendingCoins == [alice.wallet.address: ["NT3-1"]])
+        #expect(books.pendingCoins == [alice.wallet.address: ["T3.1"]])
         // Funds on hold: the change cannot be spent yet.
         #expect(books.handle(BankFixtures.walletDebit(txn: "T4", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address)).answer == .declined(.insufficientFunds))
 
@@ -80,7 +80,7 @@ struct BankBooksTests {
 
         let outcome = books.handle(BankFixtures.walletDebit(txn: "T5", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address))
         guard case .debited(let record) = outcome.answer else { Issue.record("expected a debit, got \(outcome.answer)"); return }
-        #expect(record.spent == [.init(id: "NT3-1", value: 500, role: .transferred)])
+        #expect(record.spent == [.init(id: "T3.1", value: 500, role: .transferred)])
         #expect(books.value(ofWallet: alice.wallet.address) == 0)
         #expect(books.verify() == [])
     }
@@ -320,12 +320,12 @@ struct BankBooksTests {
 
     @Test func creditToWalletOwnsTheCoins() throws {
         var books = self.books()
-        let request = BankFixtures.credit(txn: "C1", amount: 1300, coins: "CX-1:1000;NC1-0:300", wallet: merchant.wallet.address)
+        let request = BankFixtures.credit(txn: "C1", amount: 1300, coins: "CX-1:1000;C1.0:300", wallet: merchant.wallet.address)
         let outcome = books.handle(request)
         guard case .credited(let record) = outcome.answer else { Issue.record("expected a credit, got \(outcome.answer)"); return }
         #expect(record.transactionID == "C1/C")
         #expect(record.target == .wallet)
-        #expect(Set(self.coinIDs(books, merchant.wallet.address)) == ["CX-1", "NC1-0"])
+        #expect(Set(self.coinIDs(books, merchant.wallet.address)) == ["CX-1", "C1.0"])
         #expect(books.valueReceived == 1300)
         #expect(books.verify() == [])
         let response = outcome.answer.response(to: request, institution: books.institution)
@@ -384,7 +384,7 @@ struct BankBooksTests {
         #expect(first.answer == .reversed(transactionID: "V1"))
         #expect(first.effect == .reversed(.init(transactionID: "V1", date: .init("0315")!, debit: .exact, credit: false)))
         #expect(Set(self.coinIDs(books, alice.wallet.address)) == Set(alice.coins.map(\.id)))
-        #expect(books.owner(ofCoin: "NV1-1") == nil)
+        #expect(books.owner(ofCoin: "V1.1") == nil)
         #expect(books.coinValueHeld == seeded.coinValueHeld)
         #expect(books.valueSentOut == 0)
         #expect(books.verify() == [])
@@ -427,17 +427,17 @@ struct BankBooksTests {
     @Test func reversalIsExactBecauseTheChangeCannotBeSpentBeforeIt() {
         var books = self.books()
         let seeded = books
-        // V4 leaves change NV4-1 (700), pending; V5 pays from Alice's last whole coin, not from the change.
+        // V4 leaves change V4.1 (700), pending; V5 pays from Alice's last whole coin, not from the change.
         _ = books.handle(BankFixtures.walletDebit(txn: "V4", amount: 1300, payer: alice.wallet.address, payee: merchant.wallet.address))
         #expect(books.handle(BankFixtures.walletDebit(txn: "V5x", amount: 1500, payer: alice.wallet.address, payee: merchant.wallet.address)).answer == .declined(.insufficientFunds))
         let v5 = books.handle(BankFixtures.walletDebit(txn: "V5", amount: 500, payer: alice.wallet.address, payee: merchant.wallet.address))
         guard case .debited(let record) = v5.answer else { Issue.record("expected a debit, got \(v5.answer)"); return }
-        #expect(!record.spent.contains { $0.id == "NV4-1" })
-        #expect(books.owner(ofCoin: "NV4-1") == alice.wallet.address)
+        #expect(!record.spent.contains { $0.id == "V4.1" })
+        #expect(books.owner(ofCoin: "V4.1") == alice.wallet.address)
         // V4's credit fails: the reversal gives back exactly what V4 took.
         let outcome = books.handle(BankFixtures.reversal(txn: "V4", amount: 1300))
         #expect(outcome.effect == .reversed(.init(transactionID: "V4", date: .init("0315")!, debit: .exact, credit: false)))
-        #expect(books.owner(ofCoin: "NV4-1") == nil)
+        #expect(books.owner(ofCoin: "V4.1") == nil)
         #expect(books.owner(ofCoin: alice.coins[0].id) == alice.wallet.address)
         #expect(books.owner(ofCoin: alice.coins[1].id) == alice.wallet.address)
         #expect(books.value(ofWallet: alice.wallet.address) == seeded.value(ofWallet: alice.wallet.address)! - 500)
@@ -454,13 +454,13 @@ struct BankBooksTests {
         _ = books.handle(BankFixtures.walletDebit(txn: "V4", amount: 1300, payer: alice.wallet.address, payee: merchant.wallet.address))
         _ = books.handle(BankFixtures.completion(["V4"]))
         _ = books.handle(BankFixtures.walletDebit(txn: "V5", amount: 1500, payer: alice.wallet.address, payee: merchant.wallet.address))
-        #expect(books.owner(ofCoin: "NV4-1") == nil)
+        #expect(books.owner(ofCoin: "V4.1") == nil)
         let valueBefore = books.value(ofWallet: alice.wallet.address)!
         let outcome = books.handle(BankFixtures.reversal(txn: "V4", amount: 1300))
         #expect(outcome.effect == .reversed(.init(transactionID: "V4", date: .init("0315")!, debit: .payeeCoins, credit: false)))
         #expect(books.value(ofWallet: alice.wallet.address) == valueBefore + 1300)
         #expect(books.owner(ofCoin: alice.coins[0].id) == alice.wallet.address)
-        #expect(books.owner(ofCoin: "NV4-0") == alice.wallet.address)
+        #expect(books.owner(ofCoin: "V4.0") == alice.wallet.address)
         #expect(books.owner(ofCoin: alice.coins[1].id) == nil)  // retired, stays retired
         #expect(books.verify() == [])
     }

@@ -81,7 +81,7 @@ struct BankJournalTests {
 
         // Idempotency survives the crash: the repeated debit gets its original answer, the reversal is still done.
         let repeated = try await recovered.process(self.legs()[0], on: loop).get()
-        #expect(BankFixtures.dcValue(repeated!, "11") == "NJ1-0:300:P;NJ1-1:700:C")
+        #expect(BankFixtures.dcValue(repeated!, "11") == "J1.0:300:P;J1.1:700:C")
         let reversal = try await recovered.process(BankFixtures.reversal(txn: "J6", amount: 700, stan: 12, repeat: true), on: loop).get()
         #expect(reversal?.responseCode == "00")
         #expect(recovered.books == before)

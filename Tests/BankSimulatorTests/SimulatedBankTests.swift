@@ -63,7 +63,7 @@ struct SimulatedBankTests {
             let paid = try await link.send(debit).get()
             #expect(paid.responseCode == "00")
             #expect(BankFixtures.dcValue(paid, "03") == "\(alice.coins[0].id):1000:T;\(alice.coins[1].id):1000:R")
-            #expect(BankFixtures.dcValue(paid, "11") == "NE1-0:300:P;NE1-1:700:C")
+            #expect(BankFixtures.dcValue(paid, "11") == "E1.0:300:P;E1.1:700:C")
             var repeated = debit
             repeated[11] = "000003"
             let again = try await link.send(repeated).get()

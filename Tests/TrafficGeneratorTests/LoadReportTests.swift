@@ -34,6 +34,20 @@ struct LoadReportTests {
         )
     }
 
+    @Test("a sweep point passes on p99, errors and the share of the offered rate it achieved")
+    func sweepPointCriteria() throws {
+        func point(p99: Double, achieved: Double) throws -> SweepReport.Point {
+            let json = #"{"rate":400,"runs":[],"p99_ms":\#(p99),"p50_ms":1,"p999_ms":\#(p99),"offered_tps":400,"achieved_tps":\#(achieved),"within_slo":false}"#
+            return try JSONDecoder().decode(SweepReport.Point.self, from: Data(json.utf8))
+        }
+        var sweep = RateSweep(from: 400, to: 400, step: 100, sloP99Ms: 10)
+        #expect(sweep.passes(try point(p99: 9, achieved: 390)))
+        #expect(!sweep.passes(try point(p99: 11, achieved: 400)))
+        #expect(!sweep.passes(try point(p99: 9, achieved: 370)))  // below 95 % of 400
+        sweep.minimumAchievedFraction = 0.9
+        #expect(sweep.passes(try point(p99: 9, achieved: 370)))
+    }
+
     @Test("the JSON has the keys PRODUCT.md promises")
     func keys() throws {
         let object = try jsonObject(try Self.report().jsonData())
