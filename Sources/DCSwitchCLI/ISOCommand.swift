@@ -1,4 +1,5 @@
 import ArgumentParser
+import FixtureReplay
 import ISO8583
 import NIOCore
 
@@ -29,10 +30,10 @@ struct SpecOption: ParsableArguments {
 
 extension ISO8583Error {
     /// `{"code":…,"field":…,"offset":…,"message":…}` plus what was expected and found.
-    var json: JSONValue {
-        var members: [(key: String, value: JSONValue)] = [("code", .string(self.code.description))]
+    var json: FixtureJSON {
+        var members: [(String, FixtureJSON)] = [("code", .string(self.code.description))]
         if let field { members.append(("field", .string(field))) }
-        if let offset { members.append(("offset", .number(String(offset)))) }
+        if let offset { members.append(("offset", .number(Int64(offset)))) }
         members.append(("message", .string(self.message)))
         if let expected { members.append(("expected", .string(expected))) }
         if let found { members.append(("found", .string(found))) }
@@ -48,7 +49,7 @@ extension ISO8583Error {
             error.field = first.field
             error.offset = first.offset
         }
-        return JSONValue.object([("error", error.json)]).text
+        return FixtureJSON.object([("error", error.json)]).minifiedText
     }
 }
 
@@ -97,7 +98,7 @@ extension ISOCommand {
                 if text.isEmpty && self.hex == nil { continue }
                 do throws(ISO8583Error) {
                     let message = try spec.decode(hex: text, options: self.strict ? .strict : .lenient)
-                    writeLine(MessageJSON.render(message, spec: spec, subfields: self.subfields, reveal: self.reveal).text)
+                    writeLine(MessageJSON.render(message, spec: spec, subfields: self.subfields, reveal: self.reveal).minifiedText)
                 } catch {
                     failed = true
                     writeLine(error.errorLine)
@@ -128,15 +129,12 @@ extension ISOCommand {
             for line in lines {
                 let text = line.trimmingWhitespace()
                 if text.isEmpty && self.json == nil { continue }
-                do {
+                do throws(ISO8583Error) {
                     let message = try MessageJSON.parse(text, spec: spec)
                     writeLine(try spec.encodeHex(message))
-                } catch let error as ISO8583Error {
-                    failed = true
-                    writeLine(error.errorLine)
                 } catch {
                     failed = true
-                    writeLine(ISO8583Error(.invalidValue, expected: "a JSON object {\"mti\":…,\"fields\":{…}}", found: "\(error)").errorLine)
+                    writeLine(error.errorLine)
                 }
             }
             if failed { throw ExitCode(1) }
@@ -209,12 +207,12 @@ extension ISOCommand {
             print("decode: median \(result.decodeNanos) ns/op over \(self.passes) passes of \(self.iterations)")
             print("encode: median \(result.encodeNanos) ns/op (message built from field values)")
             print("reencode: median \(result.reencodeNanos) ns/op (decoded message, unchanged fields copied)")
-            print(JSONValue.object([
-                ("decode_ns", .number(String(result.decodeNanos))),
-                ("encode_ns", .number(String(result.encodeNanos))),
-                ("reencode_ns", .number(String(result.reencodeNanos))),
-                ("bytes", .number(String(bytes.count))),
-            ]).text)
+            print(FixtureJSON.object([
+                ("decode_ns", .number(Int64(result.decodeNanos))),
+                ("encode_ns", .number(Int64(result.encodeNanos))),
+                ("reencode_ns", .number(Int64(result.reencodeNanos))),
+                ("bytes", .number(Int64(bytes.count))),
+            ]).minifiedText)
         }
     }
 

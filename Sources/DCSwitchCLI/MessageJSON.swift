@@ -1,18 +1,19 @@
+import FixtureReplay
 import ISO8583
 
 /// The CLI's JSON form of a message: `{"mti":"0200","fields":{"2":"…","55":"9F26…"}}`.
 enum MessageJSON {
-    static func render(_ message: ISO8583Message, spec: MessageSpec, subfields: Bool, reveal: Bool) -> JSONValue {
-        var members: [(key: String, value: JSONValue)] = [("mti", .string(message.mti.description))]
+    static func render(_ message: ISO8583Message, spec: MessageSpec, subfields: Bool, reveal: Bool) -> FixtureJSON {
+        var members: [(String, FixtureJSON)] = [("mti", .string(message.mti.description))]
         if let header = message.header {
             members.append(("header", .string(Hex.encode(header))))
         }
-        var fields: [(key: String, value: JSONValue)] = []
+        var fields: [(String, FixtureJSON)] = []
         for number in message.fieldNumbers {
             let text = message[number] ?? ""
             let path = FieldPath(field: number)
             if subfields, let layout = spec.field(number)?.subfields, let elements = try? Subfields.parse(text, as: layout, field: number) {
-                let nested = elements.map { element -> (key: String, value: JSONValue) in
+                let nested = elements.map { element -> (String, FixtureJSON) in
                     let sensitivity = reveal ? .none : spec.sensitivity(of: FieldPath(field: number, subfield: element.id))
                     let fieldSensitivity = reveal ? .none : spec.sensitivity(of: path)
                     // A field masked as a whole masks every subfield too.
@@ -31,34 +32,37 @@ enum MessageJSON {
         return .object(members)
     }
 
-    static func parse(_ text: String, spec: MessageSpec) throws -> ISO8583Message {
-        let json: JSONValue
+    static func parse(_ text: String, spec: MessageSpec) throws(ISO8583Error) -> ISO8583Message {
+        let json: FixtureJSON
         do {
-            json = try JSONParser.parse(text)
-        } catch let error as JSONParseError {
-            throw ISO8583Error(.invalidValue, offset: error.offset, expected: "JSON", found: error.reason)
+            json = try FixtureJSON(parsing: text)
+        } catch {
+            // Text given with --json may span lines; the offset counts bytes from its start.
+            let place = error.line > 1 ? " (line \(error.line), column \(error.column))" : ""
+            throw ISO8583Error(.invalidValue, offset: error.offset, expected: "JSON", found: error.reason + place)
         }
-        guard case .object = json else {
+        guard case .object = json.value else {
             throw ISO8583Error(.invalidValue, expected: "a JSON object {\"mti\":…,\"fields\":{…}}", found: "another JSON value")
         }
-        guard let mtiText = json["mti"]?.stringValue, let mti = MTI(mtiText) else {
-            throw ISO8583Error(.invalidMTI, field: "mti", expected: "\"mti\" as four digits", found: json["mti"]?.text ?? "nothing")
+        guard let mtiText = json["mti"]?.stringOrNumberText, let mti = MTI(mtiText) else {
+            throw ISO8583Error(.invalidMTI, field: "mti", expected: "\"mti\" as four digits", found: json["mti"]?.minifiedText ?? "nothing")
         }
         var message = ISO8583Message(mti: mti)
-        if let header = json["header"]?.stringValue {
+        if let header = json["header"]?.stringOrNumberText {
             guard let bytes = Hex.decode(header) else { throw ISO8583Error(.invalidHex, field: "header", expected: "hex text") }
             message.header = bytes
         }
-        guard case .object(let fields)? = json["fields"] else {
+        guard let fields = json["fields"]?.members else {
             throw ISO8583Error(.invalidValue, field: "fields", expected: "\"fields\" as an object keyed by field number")
         }
         var errors: [ISO8583Error] = []
-        for (key, value) in fields {
+        for field in fields {
+            let key = field.key
             guard let number = Int(key), number >= 2, number <= spec.maximumField else {
                 errors.append(ISO8583Error(.invalidPath, field: key, expected: "a field number 2–\(spec.maximumField)"))
                 continue
             }
-            switch value {
+            switch field.value.value {
             case .string(let text), .number(let text):
                 message[number] = text
             case .object(let members):
@@ -67,12 +71,12 @@ enum MessageJSON {
                     continue
                 }
                 var elements: [Subfield] = []
-                for (id, item) in members {
-                    guard let text = item.stringValue else {
-                        errors.append(ISO8583Error(.invalidValue, field: "\(number).\(id)", expected: "a string"))
+                for member in members {
+                    guard let text = member.value.stringOrNumberText else {
+                        errors.append(ISO8583Error(.invalidValue, field: "\(number).\(member.key)", expected: "a string"))
                         continue
                     }
-                    elements.append(Subfield(id: id, value: text))
+                    elements.append(Subfield(id: member.key, value: text))
                 }
                 do throws(ISO8583Error) {
                     message[number] = try Subfields.build(elements, as: layout, field: number)

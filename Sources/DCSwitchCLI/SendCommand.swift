@@ -38,9 +38,9 @@ struct SendCommand: AsyncParsableCommand {
     func run() async throws {
         let spec = try self.spec.load()
         let message: ISO8583Message
-        do {
+        do throws(ISO8583Error) {
             if let json { message = try MessageJSON.parse(json, spec: spec) } else { message = try spec.decode(hex: self.hex!.trimmingWhitespace()) }
-        } catch let error as ISO8583Error {
+        } catch {
             writeError("error: the message does not fit \(spec.name): \(error)")
             throw ExitCode(2)
         }
@@ -59,7 +59,7 @@ struct SendCommand: AsyncParsableCommand {
                 message, spec: spec, host: self.target.host, port: self.target.port, timeout: self.timeout,
                 eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
             )
-            print(MessageJSON.render(answer, spec: spec, subfields: true, reveal: self.reveal).text)
+            print(MessageJSON.render(answer, spec: spec, subfields: true, reveal: self.reveal).minifiedText)
             print(MessageDump.render(answer, spec: spec, reveal: self.reveal), terminator: "")
         } catch {
             writeError("error: no answer from \(self.target.host):\(self.target.port) within \(self.timeout) s: \(error)")

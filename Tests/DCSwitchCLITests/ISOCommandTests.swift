@@ -77,6 +77,15 @@ struct ISOCommandTests {
         #expect(errors.compactMap { $0["field"] as? String } == ["3", "41"])
     }
 
+    @Test func aLineThatIsNotJSONNamesTheOffsetAndTheRunGoesOn() async throws {
+        let lines = #"{"mti":"0800" "fields":{}}"# + "\n" + #"{"mti":"0800","fields":{"11":"000001","70":"301"}}"# + "\n"
+        let result = try await CLI.run(["iso", "encode", "--spec", "iso8583-1987-ascii"], stdin: lines)
+        #expect(result.status == 1)
+        #expect(result.lines.count == 2)
+        #expect(result.lines[0] == #"{"error":{"code":"invalid_value","offset":14,"message":"invalid value at offset 14: expected JSON, found expected ',' or '}', found '\"'","expected":"JSON","found":"expected ',' or '}', found '\"'"}}"#)
+        #expect(result.lines[1].hasPrefix("30383030"))
+    }
+
     @Test func describeShowsNamesAndMasksValues() async throws {
         let result = try await CLI.run(["iso", "describe", "--spec", "iso8583-1987-ascii", "--hex", referenceHex])
         #expect(result.status == 0)

@@ -1,12 +1,39 @@
 extension FixtureJSON {
+    /// Why a text is not JSON, and where.
+    public struct SyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// 0-based byte offset in the text.
+        public var offset: Int
+        /// 1-based line.
+        public var line: Int
+        /// 1-based column, counted in bytes.
+        public var column: Int
+        /// What is wrong there: `expected ':' after the key, found '"'`.
+        public var reason: String
+
+        /// `invalid JSON at line 1, column 8 (offset 7): expected ':' after the key, found '"'`
+        public var description: String {
+            "invalid JSON at line \(self.line), column \(self.column) (offset \(self.offset)): \(self.reason)"
+        }
+    }
+
     /// Parses one JSON document; a syntax error names the line and column.
     public static func parse(_ text: String) throws(FixtureError) -> FixtureJSON {
+        do {
+            return try FixtureJSON(parsing: text)
+        } catch {
+            throw FixtureError(.invalidJSON, line: error.line, column: error.column, "invalid JSON: \(error.reason)")
+        }
+    }
+
+    /// Parses one JSON document: values remember their line and column, objects keep their key order, and a key
+    /// given twice is an error.
+    public init(parsing text: String) throws(SyntaxError) {
         var parser = Parser(bytes: Array(text.utf8))
         parser.skipSpace()
         let value = try parser.value(depth: 0)
         parser.skipSpace()
         guard parser.i == parser.bytes.count else { throw parser.error("text after the JSON value") }
-        return value
+        self = value
     }
 }
 
@@ -21,8 +48,8 @@ private struct Parser {
 
     var column: Int { self.i - self.lineStart + 1 }
 
-    func error(_ reason: String) -> FixtureError {
-        FixtureError(.invalidJSON, line: self.line, column: self.column, "invalid JSON: \(reason)")
+    func error(_ reason: String) -> FixtureJSON.SyntaxError {
+        FixtureJSON.SyntaxError(offset: self.i, line: self.line, column: self.column, reason: reason)
     }
 
     mutating func skipSpace() {
@@ -38,16 +65,16 @@ private struct Parser {
         }
     }
 
-    private mutating func expect(_ c: UInt8, _ what: String) throws(FixtureError) {
+    private mutating func expect(_ c: UInt8, _ what: String) throws(FixtureJSON.SyntaxError) {
         guard i < bytes.count, bytes[i] == c else {
-            throw error(i < bytes.count ? "expected \(what), found '\(Character(Unicode.Scalar(bytes[i])))'" : "expected \(what), found the end of the file")
+            throw error(i < bytes.count ? "expected \(what), found '\(Character(Unicode.Scalar(bytes[i])))'" : "expected \(what), found the end of the text")
         }
         i += 1
     }
 
-    mutating func value(depth: Int) throws(FixtureError) -> FixtureJSON {
+    mutating func value(depth: Int) throws(FixtureJSON.SyntaxError) -> FixtureJSON {
         guard depth < 64 else { throw error("nested deeper than 64 levels") }
-        guard i < bytes.count else { throw error("unexpected end of the file") }
+        guard i < bytes.count else { throw error("unexpected end of the text") }
         let line = self.line
         let column = self.column
         switch bytes[i] {
@@ -118,14 +145,14 @@ private struct Parser {
         }
     }
 
-    private mutating func literal(_ word: String) throws(FixtureError) {
+    private mutating func literal(_ word: String) throws(FixtureJSON.SyntaxError) {
         for c in word.utf8 {
             guard i < bytes.count, bytes[i] == c else { throw error("expected \(word)") }
             i += 1
         }
     }
 
-    private mutating func string() throws(FixtureError) -> String {
+    private mutating func string() throws(FixtureJSON.SyntaxError) -> String {
         try expect(UInt8(ascii: "\""), "'\"'")
         var scalars = String.UnicodeScalarView()
         var raw: [UInt8] = []

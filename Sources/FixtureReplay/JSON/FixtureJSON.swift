@@ -2,7 +2,7 @@
 ///
 /// Fixture files are written by hand: an error has to say which file, which JSON path and which line, and
 /// the order of keys matters (the order of TLV subfields is the order of their bytes). Foundation's parsers
-/// keep neither, hence this small one.
+/// keep neither, hence this small one. The `dcswitch iso` JSON lines are read and written with it too.
 public struct FixtureJSON: Sendable, Equatable {
     /// The value.
     public indirect enum Value: Sendable, Equatable {
@@ -73,6 +73,14 @@ public struct FixtureJSON: Sendable, Equatable {
         }
     }
 
+    /// The text of a string or a number, `nil` for anything else (booleans too, unlike ``scalarText``).
+    public var stringOrNumberText: String? {
+        switch self.value {
+        case .string(let text), .number(let text): return text
+        default: return nil
+        }
+    }
+
     /// What kind of value this is, for error messages.
     public var kindName: String {
         switch self.value {
@@ -87,16 +95,21 @@ public struct FixtureJSON: Sendable, Equatable {
 }
 
 extension FixtureJSON {
-    /// Compact text, on one line.
-    public var compactText: String {
+    /// Compact text, on one line, with a space after each comma and colon: `{"a": [1, true]}`.
+    public var compactText: String { self.text(comma: ", ", colon: ": ") }
+
+    /// Text with no spaces at all, as a JSON line is written: `{"a":[1,true]}`. Numbers are as written.
+    public var minifiedText: String { self.text(comma: ",", colon: ":") }
+
+    private func text(comma: String, colon: String) -> String {
         switch self.value {
         case .string(let s): return Self.quote(s)
         case .number(let n): return n
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
-        case .array(let items): return "[" + items.map(\.compactText).joined(separator: ", ") + "]"
+        case .array(let items): return "[" + items.map { $0.text(comma: comma, colon: colon) }.joined(separator: comma) + "]"
         case .object(let members):
-            return "{" + members.map { Self.quote($0.key) + ": " + $0.value.compactText }.joined(separator: ", ") + "}"
+            return "{" + members.map { Self.quote($0.key) + colon + $0.value.text(comma: comma, colon: colon) }.joined(separator: comma) + "}"
         }
     }
 
