@@ -44,7 +44,7 @@ public struct BankBooks: Sendable, Equatable {
     var wallets: [String: WalletRecord] = [:]
     /// Coin id → owning wallet, for every live coin the bank holds.
     var coinOwners: [String: String] = [:]
-    var legs: [LegKey: LegRecord] = [:]
+    var legs = LegTable()
     /// Completed transactions whose leg records are still kept in full, oldest first from ``completedKeptStart``:
     /// the last ``completedLegsKeptInFull`` of them. Older ones are ``LegRecord/settled``.
     var completedKept: [String] = []
