@@ -308,6 +308,9 @@ struct FieldLayout: Sendable {
             default: return .otherClass
             }
         case .hex:
+            // A fixed field of an odd number of hex characters never holds whole bytes: the general path
+            // reports it (so the inline loop checks the parity of prefixed fields only).
+            if layout.prefix == .fixed, layout.unit == .characters, layout.length & 1 != 0 { return .general }
             if layout.validation == .none { return .unchecked }
             switch layout.subfieldKind {
             case 0: return .hex
