@@ -290,15 +290,14 @@ extension MessageSpec {
             // Fixed fields of one class whose values fill them and follow one another in storage (as they do
             // in a message set field by field in ascending order) are written as they are stored: checked and
             // copied as one run.
-            if fixed, characters == length, i >= runsFrom, kind.encodesInRuns {
+            if layout.pointee.encodeRunKind != .general, characters == length, i >= runsFrom {
                 var j = i &+ 1
                 var end = start &+ characters
                 while j < count {
                     let next = entries[j]
                     let nextLayout = layouts + Int(next.number)
                     guard next.representation == .text, !(reuseWire && next.wireValid), Int(next.valueStart) == end,
-                        nextLayout.pointee.encodeKind == kind, nextLayout.pointee.prefix == .fixed,
-                        next.valueBytes == nextLayout.pointee.length
+                        nextLayout.pointee.encodeRunKind == kind, next.valueBytes == nextLayout.pointee.length
                     else { break }
                     end &+= Int(next.valueBytes)
                     j &+= 1
