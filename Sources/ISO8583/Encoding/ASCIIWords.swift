@@ -157,6 +157,12 @@ enum ASCIIWords {
     /// Reads the four bytes before `end`, which must be at least 4.
     @inlinable @inline(__always)
     static func decimal(_ base: UnsafeRawPointer, endingAt end: Int, count: Int) -> Int? {
+        if count == 2 {
+            // The common LL: two bytes, no masking.
+            let pair = UInt64(UInt16(littleEndian: (base + (end &- 2)).loadUnaligned(as: UInt16.self)))
+            guard Self.digits(pair) == 0x8080 else { return nil }
+            return Int(truncatingIfNeeded: (pair & 0x0F) &* 10 &+ (pair &>> 8 & 0x0F))
+        }
         let word = UInt32(littleEndian: (base + (end &- 4)).loadUnaligned(as: UInt32.self))
         // The bytes before the digits (the low ones: the first in memory) count as '0's.
         let keep = UInt32.max &<< UInt32(truncatingIfNeeded: (4 &- count) &<< 3)

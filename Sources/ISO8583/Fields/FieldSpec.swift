@@ -183,6 +183,10 @@ struct FieldLayout: Sendable {
     @usableFromInline var encodeBound: Int32 = 0
     /// Wire bytes per unit of the length, as a shift: 1 for hex text whose length counts bytes, else 0.
     @usableFromInline var countShift: UInt8 = 0
+    /// ``encodeKind`` for a fixed field of a kind the encoder writes in runs
+    /// (``FastKind/encodesInRuns``), `.general` for any other: what the encoder's run gathering compares.
+    /// (In the byte the layout has spare: it stays 32 bytes.)
+    @usableFromInline var encodeRunKind: FastKind = .general
     /// The field's number (0 for an undefined field), so that the decoder's inner loop need not keep it.
     @usableFromInline var number: UInt16 = 0
 
@@ -266,6 +270,7 @@ struct FieldLayout: Sendable {
         }
         self.fastKind = Self.fastKind(of: self)
         self.encodeKind = Self.encodeKind(of: self)
+        self.encodeRunKind = self.prefix == .fixed && self.encodeKind.encodesInRuns ? self.encodeKind : .general
         self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
         self.encodeBound = self.prefixBytes &+ (self.prefix == .fixed ? 2 &* self.length : 0)
         self.number = UInt16(truncatingIfNeeded: spec.number)
@@ -308,6 +313,9 @@ struct FieldLayout: Sendable {
             default: return .otherClass
             }
         case .hex:
+            // A fixed field of an odd number of hex characters never holds whole bytes: the general path
+            // reports it (so the inline loop checks the parity of prefixed fields only).
+            if layout.prefix == .fixed, layout.unit == .characters, layout.length & 1 != 0 { return .general }
             if layout.validation == .none { return .unchecked }
             switch layout.subfieldKind {
             case 0: return .hex

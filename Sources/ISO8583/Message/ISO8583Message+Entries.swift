@@ -1,6 +1,9 @@
 extension ISO8583Message {
     /// The entries of the present fields in ascending number order: one allocation, copied on write.
     ///
+    /// Beside the entries, the storage keeps which field numbers are present as bitmap words
+    /// (``presence``), so that the encoder has its bitmaps without a pass over the entries.
+    ///
     /// A non-generic `ManagedBuffer` subclass rather than a `ContiguousArray<Entry>`: allocating one needs no
     /// generic-metadata lookup, and the decoder allocates it once, at its final size, and fills it through a
     /// pointer. A message with no fields allocates nothing.
@@ -24,6 +27,10 @@ extension ISO8583Message {
         @inlinable var endIndex: Int { self.storage?.count ?? 0 }
         @inlinable var capacity: Int { self.storage?.entryCapacity ?? 0 }
 
+        /// The numbers of the entries as the words of ISO 8583 bitmaps: field n (1–192) is bit
+        /// 63 − (n − 1) % 64 of word (n − 1) / 64, counting from the least significant.
+        @inlinable var presence: EntryStorage.Presence { self.storage?.presence ?? EntryStorage.Presence() }
+
         @inlinable
         subscript(position: Int) -> Entry {
             get {
@@ -33,7 +40,15 @@ extension ISO8583Message {
             set {
                 precondition(position >= 0 && position < self.endIndex, "entry index out of range")
                 self.reserve(self.endIndex)
-                self.storage!.withUnsafeMutablePointerToElements { $0[position] = newValue }
+                let storage = self.storage!
+                let old = storage.withUnsafeMutablePointerToElements { elements in
+                    defer { elements[position] = newValue }
+                    return elements[position].number
+                }
+                storage.withUnsafeMutablePointerToHeader { header in
+                    header.pointee.presence.remove(old)
+                    header.pointee.presence.insert(newValue.number)
+                }
             }
         }
 
@@ -80,7 +95,10 @@ extension ISO8583Message {
                 (elements + position + 1).update(from: elements + position, count: count - position)
                 elements[position] = entry
             }
-            self.storage!.count = count + 1
+            self.storage!.withUnsafeMutablePointerToHeader { header in
+                header.pointee.count = count + 1
+                header.pointee.presence.insert(entry.number)
+            }
         }
 
         @inlinable
@@ -88,10 +106,14 @@ extension ISO8583Message {
             let count = self.endIndex
             precondition(position >= 0 && position < count, "entry index out of range")
             self.reserve(count)
-            self.storage!.withUnsafeMutablePointerToElements { elements in
-                (elements + position).update(from: elements + position + 1, count: count - position - 1)
+            let number = self.storage!.withUnsafeMutablePointerToElements { elements in
+                defer { (elements + position).update(from: elements + position + 1, count: count - position - 1) }
+                return elements[position].number
             }
-            self.storage!.count = count - 1
+            self.storage!.withUnsafeMutablePointerToHeader { header in
+                header.pointee.count = count - 1
+                header.pointee.presence.remove(number)
+            }
         }
 
         /// Makes the storage unique and able to hold `minimumCapacity` entries.
@@ -113,6 +135,7 @@ extension ISO8583Message {
                         to.initialize(from: from, count: count)
                     }
                 }
+                storage.presence = current.presence
             }
             storage.count = count
             self.storage = storage
@@ -120,18 +143,52 @@ extension ISO8583Message {
     }
 }
 
-/// The memory of ``ISO8583Message/Entries``: a count and a capacity, then the entries.
+/// The memory of ``ISO8583Message/Entries``: a count, a capacity and the numbers present, then the entries.
 @usableFromInline
 final class EntryStorage: ManagedBuffer<EntryStorage.Header, ISO8583Message.Entry> {
     @usableFromInline
     struct Header {
         @usableFromInline var count: Int
         @usableFromInline var capacity: Int
+        @usableFromInline var presence = Presence()
 
         @inlinable
         init(count: Int, capacity: Int) {
             self.count = count
             self.capacity = capacity
+        }
+    }
+
+    /// Field numbers 1–192 as the words of the primary, secondary and tertiary bitmaps would carry them
+    /// (without the bits that announce the next bitmap).
+    @usableFromInline
+    struct Presence: Sendable {
+        @usableFromInline var words: (UInt64, UInt64, UInt64)
+
+        @inlinable
+        init(_ words: (UInt64, UInt64, UInt64) = (0, 0, 0)) {
+            self.words = words
+        }
+
+        @inlinable
+        mutating func insert(_ number: UInt16) {
+            precondition(number >= 1 && number <= 192, "field numbers are 1–192")
+            let bit = UInt64(1) &<< UInt64(63 &- (Int(number) &- 1) & 63)
+            switch (Int(number) &- 1) &>> 6 {
+            case 0: self.words.0 |= bit
+            case 1: self.words.1 |= bit
+            default: self.words.2 |= bit
+            }
+        }
+
+        @inlinable
+        mutating func remove(_ number: UInt16) {
+            let bit = UInt64(1) &<< UInt64(63 &- (Int(number) &- 1) & 63)
+            switch (Int(number) &- 1) &>> 6 {
+            case 0: self.words.0 &= ~bit
+            case 1: self.words.1 &= ~bit
+            default: self.words.2 &= ~bit
+            }
         }
     }
 
@@ -141,6 +198,13 @@ final class EntryStorage: ManagedBuffer<EntryStorage.Header, ISO8583Message.Entr
     var count: Int {
         get { self.withUnsafeMutablePointerToHeader { $0.pointee.count } }
         set { self.withUnsafeMutablePointerToHeader { $0.pointee.count = newValue } }
+    }
+
+    /// The numbers of the entries (through a pointer, as ``count``).
+    @inlinable
+    var presence: Presence {
+        get { self.withUnsafeMutablePointerToHeader { $0.pointee.presence } }
+        set { self.withUnsafeMutablePointerToHeader { $0.pointee.presence = newValue } }
     }
 
     /// The number of entries there is room for (read through a pointer, as ``count``).

@@ -112,15 +112,25 @@ struct MessageDecoder {
             words = try self.readPreamble(offset: &offset)
         }
         // One entry per bit, less the bits that announce bitmaps; with a tertiary bitmap, room for all of it.
-        var capacity = (words.0 & ~(1 << 63)).nonzeroBitCount + words.1.nonzeroBitCount
-        if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 { capacity += 63 }
+        // (A population count is some twenty instructions here, without a POPCNT in the baseline x86-64.)
+        var capacity = (words.0 & ~(1 << 63)).nonzeroBitCount
+        if words.1 != 0 { capacity += words.1.nonzeroBitCount }
+        let tertiary = self.spec.tertiaryBitmap && words.1 & (1 << 63) != 0
+        if tertiary { capacity += 63 }
         var entries = ISO8583Message.Entries()
         if capacity > 0 {
             let storage = EntryStorage.make(capacity: capacity)
+            var tertiaryWord: UInt64 = 0
             let count = try storage.withUnsafeMutablePointerToElements { (table) throws(ISO8583Error) -> Int in
-                try self.readFields(words, offset: &offset, into: table, capacity: capacity)
+                try self.readFields(words, offset: &offset, into: table, capacity: capacity, tertiary: &tertiaryWord)
             }
-            storage.count = count
+            storage.withUnsafeMutablePointerToHeader { header in
+                header.pointee.count = count
+                // Every bit but those that announce a bitmap is a field read.
+                header.pointee.presence = EntryStorage.Presence((
+                    words.0 & ~(1 << 63), tertiary ? words.1 & ~(1 << 63) : words.1, tertiaryWord
+                ))
+            }
             entries = ISO8583Message.Entries(storage)
         }
         self.end = offset
@@ -241,9 +251,11 @@ struct MessageDecoder {
     }
 
     /// Fields 2–64, then 65–128; with a tertiary bitmap (in bit 65's place), 66–128 and then 129–192.
-    /// Writes an entry per field at `table` and returns how many it wrote.
+    /// Writes an entry per field at `table`, sets `tertiaryWord` to the tertiary bitmap if there is one, and
+    /// returns how many entries it wrote.
     mutating func readFields(
-        _ words: (UInt64, UInt64), offset: inout Int, into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int
+        _ words: (UInt64, UInt64), offset: inout Int, into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int,
+        tertiary tertiaryWord: inout UInt64
     ) throws(ISO8583Error) -> Int {
         let base = self.bytes.baseAddress!
         let end = self.bytes.count
@@ -282,6 +294,7 @@ struct MessageDecoder {
             if laterFirstNumber == 65 {
                 if self.spec.tertiaryBitmap, words.1 & (1 << 63) != 0 {
                     tertiary = try Self.readBitmap(self.bytes, encoding: self.spec.bitmapEncoding, at: &position, name: "tertiary bitmap")
+                    tertiaryWord = tertiary
                 }
                 word = later
                 firstNumber = 65
@@ -328,6 +341,8 @@ struct MessageDecoder {
         // Prefixes and short values are read as the word that ends where they end, reaching back into the
         // bytes before them: there are always eight (an MTI and a bitmap come first).
         guard cursor.position >= 8 else { return }
+        // Room for an entry per bit (the table is sized from the bitmaps), checked once rather than per field.
+        precondition(cursor.written &+ cursor.word.nonzeroBitCount <= capacity, "field table sized from the bitmaps")
         withUnsafeTemporaryAllocation(of: Run.self, capacity: Self.maximumRuns &+ 1) { runs in
             let runs = runs.baseAddress!
             var word = cursor.word
@@ -336,23 +351,25 @@ struct MessageDecoder {
             let wordLayouts = layouts + firstNumber
             var runCount = 0
             var runKind = FieldLayout.FastKind.general
-            while word != 0, written < capacity {
+            while word != 0 {
                 let lz = word.leadingZeroBitCount
                 // Through the pointer, so that only what this field needs is loaded.
                 let layout = wordLayouts + lz
                 let kind = layout.pointee.fastKind
                 guard kind != .general else { break }
-                let maximum = Int(layout.pointee.length)
-                var count = maximum
+                var byteCount = Int(layout.pointee.length)
                 let prefixBytes = Int(layout.pointee.prefixBytes)
                 var start = position
                 if prefixBytes != 0 {
                     start &+= prefixBytes
-                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes), value <= maximum else { break }
-                    count = value
+                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes), value <= byteCount else { break }
+                    byteCount = value &<< layout.pointee.countShift
+                    // Hex text of whole bytes (a fixed field's length is known to be even; see `fastKind(of:)`).
+                    guard byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
+                } else {
+                    byteCount &<<= layout.pointee.countShift
                 }
-                let byteCount = count &<< layout.pointee.countShift
-                guard end &- start >= byteCount, byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
+                guard end &- start >= byteCount else { break }
                 if kind != runKind {
                     guard runCount < Self.maximumRuns else { break }
                     (runs + runCount).initialize(to: Run(kind: kind, entry: Int32(truncatingIfNeeded: written), start: Int32(truncatingIfNeeded: position)))

@@ -19,12 +19,15 @@ extension MessageSpec {
         }
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
+        let presence = message.entries.presence
         message.entries.withUnsafeBufferPointer { entries in
             // First with room estimated from the stored bytes, which is plenty unless fixed fields are padded
             // a lot; a field that would not fit stops the attempt, and the second one reserves the exact bound.
             var exact = false
             while true {
-                let plan = self.plan(entries, errors: &errors, exact: exact, storageBytes: message.storage.readableBytes)
+                let plan = self.plan(
+                    entries, presence: presence, errors: &errors, exact: exact, storageBytes: message.storage.readableBytes
+                )
                 var overflow = false
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
                     message.storage.withUnsafeReadableBytes { storage in
@@ -98,7 +101,8 @@ extension MessageSpec {
     /// from the size of the message's storage, for which the encoder checks each field's room as it goes.
     @inline(__always)
     private func plan(
-        _ entries: UnsafeBufferPointer<ISO8583Message.Entry>, errors: inout [ISO8583Error], exact: Bool, storageBytes: Int
+        _ entries: UnsafeBufferPointer<ISO8583Message.Entry>, presence: EntryStorage.Presence, errors: inout [ISO8583Error],
+        exact: Bool, storageBytes: Int
     ) -> EncodePlan {
         var plan = EncodePlan()
         let layouts = UnsafePointer(self.layouts.base)
@@ -106,19 +110,9 @@ extension MessageSpec {
         var bound = self.header.byteCount &+ 4 &+ 48
         if !exact {
             bound &+= 2 &* storageBytes &+ 8 &* entries.count
-            // Entries are in ascending order: when the first and last are in 2–128 and there is no tertiary
-            // bitmap, every one is, and the bitmaps are all the plan is.
-            if !tertiary, let first = entries.first, let last = entries.last, first.number >= 2, last.number <= 128 {
-                // Bit n of the 128 in word (n - 1) / 64 (0 or 1 here), without a branch or a select per entry.
-                var words: (UInt64, UInt64) = (0, 0)
-                withUnsafeMutableBytes(of: &words) { words in
-                    for entry in entries {
-                        let n = Int(entry.number) &- 1
-                        let word = ((n &>> 6) & 1) &<< 3
-                        let bits = words.load(fromByteOffset: word, as: UInt64.self)
-                        words.storeBytes(of: bits | (1 &<< 63) &>> UInt64(truncatingIfNeeded: n & 63), toByteOffset: word, as: UInt64.self)
-                    }
-                }
+            // Fields 2–128 only and no tertiary bitmap: the bitmaps are the numbers present, and all the plan is.
+            let words = presence.words
+            if !tertiary, words.0 & (1 << 63) == 0, words.2 == 0 {
                 plan.primary = words.0
                 plan.secondary = words.1
                 if plan.secondary != 0 { plan.primary |= 1 << 63 }
@@ -296,15 +290,14 @@ extension MessageSpec {
             // Fixed fields of one class whose values fill them and follow one another in storage (as they do
             // in a message set field by field in ascending order) are written as they are stored: checked and
             // copied as one run.
-            if fixed, characters == length, i >= runsFrom, kind.encodesInRuns {
+            if layout.pointee.encodeRunKind != .general, characters == length, i >= runsFrom {
                 var j = i &+ 1
                 var end = start &+ characters
                 while j < count {
                     let next = entries[j]
                     let nextLayout = layouts + Int(next.number)
                     guard next.representation == .text, !(reuseWire && next.wireValid), Int(next.valueStart) == end,
-                        nextLayout.pointee.encodeKind == kind, nextLayout.pointee.prefix == .fixed,
-                        next.valueBytes == nextLayout.pointee.length
+                        nextLayout.pointee.encodeRunKind == kind, next.valueBytes == nextLayout.pointee.length
                     else { break }
                     end &+= Int(next.valueBytes)
                     j &+= 1
