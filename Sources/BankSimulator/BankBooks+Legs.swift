@@ -60,15 +60,21 @@ extension BankBooks {
                 return Outcome(answer: .declined(.formatError), effect: nil, isRepeat: false)
             }
             let txn = String(id)
-            if self.pendingCoins(ofTransaction: txn) > 0 || (self.hasUnsettledLegs(ofTransaction: txn) && !self.completedKeptIDs.contains(txn)) {
-                releasing.append(txn)
-            }
+            if self.completionChangesSomething(txn) { releasing.append(txn) }
         }
         guard !releasing.isEmpty else { return Outcome(answer: .acknowledged, effect: nil, isRepeat: true) }
         let effect = Effect.completed(releasing)
         let applied = self.apply(effect)
         assert(applied, "a completion always applies")
         return Outcome(answer: .acknowledged, effect: effect, isRepeat: false)
+    }
+
+    /// Whether completing `txn` does anything: it has coins still pending, or executed legs that are neither settled
+    /// nor already counted among the completed transactions kept in full.
+    private func completionChangesSomething(_ txn: String) -> Bool {
+        if self.pendingCoins(ofTransaction: txn) > 0 { return true }
+        let alreadyCompleted = self.completedKeptIDs.contains(txn)
+        return !alreadyCompleted && self.hasUnsettledLegs(ofTransaction: txn)
     }
 
     // MARK: Account opening
