@@ -12,7 +12,8 @@
 #
 # Prints the generator's table (throughput, p50/p90/p99 per flow, corrected for coordinated omission) and writes
 # the JSON report to reports/switch-e2e-<RATE>.json. With RATE=sweep it runs the generator's sweep instead
-# (1000 to 10000 TPS in steps of 1000, p99 objective 10 ms) and reports the highest rate that meets it.
+# (1000 to 10000 TPS in steps of 1000, p99 objective 10 ms; SWEEP=FROM:TO:STEP and SLO_P99_MS=… change them) and
+# reports the highest rate that meets it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -68,7 +69,7 @@ PY
 
 if [ "$rate" = sweep ]; then
   "$bin" load --target "127.0.0.1:$port" --config network.json --rate 10000 --duration "$duration" --connections "$connections" \
-    --sweep 1000:10000:1000 --slo-p99 10 --report "$out/switch-e2e-sweep.json" --quiet
+    --sweep "${SWEEP:-1000:10000:1000}" --slo-p99 "${SLO_P99_MS:-10}" --report "$out/switch-e2e-sweep.json" --quiet
 else
   # CPU the serve process spends per transaction: noise from other work on the machine changes latency, much less this.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$serve/stat"; }
