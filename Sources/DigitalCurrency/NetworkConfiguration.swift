@@ -74,6 +74,11 @@ public struct NetworkConfiguration: Codable, Hashable, Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
+            guard FileManager.default.fileExists(atPath: path) else {
+                // A relative default (Fixtures/network.json) read from outside the repository lands here: say where.
+                let place = path.hasPrefix("/") ? "" : " (looked in \(FileManager.default.currentDirectoryPath))"
+                throw ConfigurationError(path: path, reason: "no such file" + place)
+            }
             throw ConfigurationError(path: path, reason: "cannot read the file: \(error)")
         }
         do {

@@ -12,6 +12,15 @@ struct DemoCommandTests {
         #expect(result.stderr.contains("--max-in-flight must be at least 1"), "\(result.stderr)")
     }
 
+    @Test func aMissingNetworkFileIsNamedClearly() async throws {
+        let directory = try TestPostgres.makeTemporaryDirectory("demo-no-config")
+        let result = try await CLI.run(["demo", "--config", directory + "/absent.json", "--duration", "1"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--config \(directory)/absent.json"), "\(result.stderr)")
+        #expect(result.stderr.contains("no such file"), "\(result.stderr)")
+        #expect(!result.stderr.contains("NSCocoaErrorDomain"), "\(result.stderr)")
+    }
+
     @Test func aShortDemoRunsEveryFlowAndItsRegistryAndConservationChecksPass() async throws {
         let database = try await TestPostgres.shared.makeDatabase(prefix: "demo")
         defer { try? database.drop() }
