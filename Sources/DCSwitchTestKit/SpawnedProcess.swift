@@ -1,3 +1,4 @@
+import Foundation
 import RegistrationCenter
 
 #if canImport(Glibc)
@@ -60,15 +61,6 @@ public final class SpawnedProcess: Sendable {
     public var errors: String { self.errorPath.map(Self.read) ?? "" }
 
     private static func read(_ path: String) -> String {
-        guard let file = fopen(path, "rb") else { return "" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, 65_536, file) }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 }

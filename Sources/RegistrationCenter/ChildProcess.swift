@@ -32,6 +32,8 @@ public struct ChildProcess: Sendable {
     public var errorPath: String?
     /// What the child reads as its standard input.
     public var inputPath: String
+    /// The directory the child starts in (the parent's when `nil`).
+    public var workingDirectory: String?
 
     public init(
         executable: String, arguments: [String], outputPath: String, errorPath: String? = nil, inputPath: String = "/dev/null",
@@ -44,9 +46,6 @@ public struct ChildProcess: Sendable {
         self.errorPath = errorPath
         self.inputPath = inputPath
     }
-
-    /// The directory the child starts in (the parent's when `nil`).
-    public var workingDirectory: String?
 
     /// Runs the command and waits for it. Throws only when the process could not be started.
     public func run() throws -> Outcome {
@@ -106,15 +105,32 @@ public struct ChildProcess: Sendable {
         }
 
         /// Whether it has not exited yet.
-        public var isRunning: Bool { self.reap(blocking: false) == nil }
+        public var isRunning: Bool { self.exitStatus == nil }
 
         /// Its exit status (128 + the signal that ended it; -1 when it was reaped elsewhere), or `nil` while it runs.
-        public var exitStatus: Int32? { self.reap(blocking: false) }
+        /// Reaps it (`waitpid` without blocking, under the lock that ``send(signal:)`` takes) once it has exited.
+        public var exitStatus: Int32? {
+            self.reaped.withLock { status in
+                if let status { return status }
+                var waitStatus: Int32 = 0
+                let result = waitpid(self.pid, &waitStatus, WNOHANG)
+                if result == -1, errno == ECHILD {
+                    status = -1  // someone else reaped it (SIGCHLD ignored): gone, status unknown
+                } else if result == self.pid {
+                    // WIFEXITED / WEXITSTATUS are macros: decode by hand.
+                    status = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+                }
+                return status
+            }
+        }
 
-        /// Blocks until it exits; its exit status.
+        /// Blocks until it exits; its exit status. Polls: a blocking `waitpid` would have to run outside the lock,
+        /// where ``exitStatus`` could take the exit first.
         public func waitForExit() -> Int32 {
-            if let status = self.reap(blocking: true) { return status }
-            return 128 + SIGKILL  // not reached: a blocking reap always ends with a status
+            while true {
+                if let status = self.exitStatus { return status }
+                usleep(2_000)
+            }
         }
 
         /// Sends `signal` unless it has already been reaped.
@@ -123,57 +139,25 @@ public struct ChildProcess: Sendable {
                 if status == nil { _ = kill(self.pid, signal) }
             }
         }
-
-        private func reap(blocking: Bool) -> Int32? {
-            if let status = self.reaped.withLock({ $0 }) { return status }
-            var waitStatus: Int32 = 0
-            while true {
-                // Blocking waits poll: a blocking `waitpid` would have to run outside the lock, where a concurrent
-                // non-blocking one could take the exit first.
-                let outcome: Int32? = self.reaped.withLock { status in
-                    if let status { return status }
-                    let result = waitpid(self.pid, &waitStatus, WNOHANG)
-                    if result == -1, errno == ECHILD {
-                        // Someone else reaped it (a SIGCHLD handler set to ignore): gone, status unknown.
-                        status = -1
-                        return -1
-                    }
-                    guard result == self.pid else { return nil }
-                    // WIFEXITED / WEXITSTATUS are macros: decode by hand.
-                    let decoded: Int32 = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-                    status = decoded
-                    return decoded
-                }
-                if let outcome { return outcome }
-                if !blocking { return nil }
-                usleep(2_000)
-            }
-        }
     }
 
     private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-
-    /// glibc 2.29's `posix_spawn_file_actions_addchdir_np`, which the Swift overlay does not import.
-    private static let addChdir: AddChdir? = {
-        #if canImport(Glibc)
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addchdir_np") else { return nil }
-        return unsafeBitCast(symbol, to: AddChdir.self)
-        #else
-        return nil
-        #endif
-    }()
-
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
-    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, which the Swift overlay does not import.
-    private static let addCloseFrom: AddCloseFrom? = {
+    /// glibc 2.29's `posix_spawn_file_actions_addchdir_np` and 2.34's `posix_spawn_file_actions_addclosefrom_np`,
+    /// which the Swift overlay does not import.
+    private static let addChdir = Self.cFunction("posix_spawn_file_actions_addchdir_np", as: AddChdir.self)
+    private static let addCloseFrom = Self.cFunction("posix_spawn_file_actions_addclosefrom_np", as: AddCloseFrom.self)
+
+    /// The C library's function `name`, when it has one.
+    private static func cFunction<Function>(_ name: String, as type: Function.Type) -> Function? {
         #if canImport(Glibc)
-        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        guard let symbol = dlsym(nil, name) else { return nil }
+        return unsafeBitCast(symbol, to: type)
         #else
         return nil
         #endif
-    }()
+    }
 
     /// Closes every descriptor above stderr in the child: with `closefrom` where the C library has it, else one close
     /// per descriptor open now (listed in `/proc/self/fd`, or the first 1024).

@@ -755,22 +755,8 @@ public final class PaymentSwitch: Sendable {
 
     /// `value` in upper-case base 36, at least `width` digits (zero-padded).
     static func base36(_ value: UInt64, width: Int) -> String {
-        var count = 1
-        var scale = value / 36
-        while scale > 0 {
-            count += 1
-            scale /= 36
-        }
-        let length = max(count, width)
-        return String(unsafeUninitializedCapacity: length) { buffer in
-            var rest = value
-            for index in stride(from: length - 1, through: 0, by: -1) {
-                let digit = UInt8(truncatingIfNeeded: rest % 36)
-                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "A") + digit - 10
-                rest /= 36
-            }
-            return length
-        }
+        let digits = String(value, radix: 36, uppercase: true)
+        return digits.utf8.count >= width ? digits : String(repeating: "0", count: width - digits.utf8.count) + digits
     }
 
     private func nextSTAN() -> String {
