@@ -1,3 +1,4 @@
+import DigitalCurrency
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -18,8 +19,10 @@ import Darwin
 /// is never replayed onto other books. Appends made while a sync is in flight are written and synced together (group
 /// commit) on the journal's own thread; an append's promise completes once its line is durable (see ``Durability``).
 ///
-/// On open, lines are read until the first one whose length, checksum or newline is wrong: that is a torn tail (a crash
-/// mid-write, never acknowledged), cut off so that new lines follow the last good one.
+/// Lines are written at the end of the content into space reserved ahead in chunks (``JournalSpace``), so that a sync
+/// flushes data only; a clean close cuts the file back to its content. On open, lines are read until the first one whose
+/// length, checksum or newline is wrong. Zero bytes from there on are reserved space a crash left behind; anything else
+/// is a torn tail (a crash mid-write, never acknowledged), cut off so that new lines follow the last good one.
 public final class BankJournal: Sendable {
     /// When a line counts as durable (when the leg it records may be answered).
     public enum Durability: Hashable, Sendable {
@@ -62,13 +65,16 @@ public final class BankJournal: Sendable {
     public let durability: Durability
     private let descriptor: Int32
     private let state: NIOLockedValueBox<State>
+    /// Where lines go: touched by the writer thread only (and by `close` once the writer is idle).
+    private let space: SpaceBox
     private let writer: NIOThreadPool
     private let logger: Logger
 
-    private init(path: String, descriptor: Int32, durability: Durability, statistics: Statistics, logger: Logger) {
+    private init(path: String, space: JournalSpace, durability: Durability, statistics: Statistics, logger: Logger) {
         self.path = path
         self.durability = durability
-        self.descriptor = descriptor
+        self.descriptor = space.descriptor
+        self.space = SpaceBox(space)
         var state = State()
         state.statistics = statistics
         state.pending.reserveCapacity(1 << 16)
@@ -89,7 +95,7 @@ public final class BankJournal: Sendable {
     public static func open(
         path: String, header: String, durability: Durability = .synced, logger: Logger
     ) throws(BankJournalError) -> (journal: BankJournal, payloads: [String]) {
-        let fd = posixOpen(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let fd = posixOpen(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BankJournalError(.io, path: path, "cannot open the journal (errno \(errno))") }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -108,20 +114,24 @@ public final class BankJournal: Sendable {
             payloads.append(String(decoding: bytes[range], as: UTF8.self))
         }
         var statistics = Statistics()
-        if good < bytes.count {
-            statistics.discardedBytes = bytes.count - good
+        var space = JournalSpace(descriptor: fd, end: good, fileBytes: bytes.count)
+        if !JournalSpace.isUnused(bytes[good...]) {
+            let torn = (bytes.lastIndex { $0 != 0 } ?? good) + 1 - good
+            statistics.discardedBytes = torn
             logger.info(
                 "journal has a torn tail, cut off",
-                metadata: ["journal.path": "\(path)", "journal.kept_bytes": "\(good)", "journal.discarded_bytes": "\(bytes.count - good)"]
+                metadata: ["journal.path": "\(path)", "journal.kept_bytes": "\(good)", "journal.discarded_bytes": "\(torn)"]
             )
             guard ftruncate(fd, off_t(good)) == 0, Self.sync(fd) else {
                 posixClose(fd)
                 throw BankJournalError(.io, path: path, "cannot cut off the torn tail (errno \(errno))")
             }
+            space = JournalSpace(descriptor: fd, end: good, fileBytes: good)
         }
         if payloads.isEmpty {
             let line = Self.line(header)
-            guard Self.writeAll(fd, line), Self.sync(fd) else {
+            let written = line.withUnsafeBytes { space.append($0) }
+            guard written, Self.sync(fd) else {
                 posixClose(fd)
                 throw BankJournalError(.io, path: path, "cannot write the journal header (errno \(errno))")
             }
@@ -132,7 +142,7 @@ public final class BankJournal: Sendable {
             payloads.removeFirst()
         }
         statistics.recoveredEntries = payloads.count
-        return (BankJournal(path: path, descriptor: fd, durability: durability, statistics: statistics, logger: logger), payloads)
+        return (BankJournal(path: path, space: space, durability: durability, statistics: statistics, logger: logger), payloads)
     }
 
     /// Appends one line; `promise` (if any) succeeds once it is durable, or fails with ``BankJournalError``.
@@ -182,6 +192,7 @@ public final class BankJournal: Sendable {
         }
         if idle { promise.succeed(()) }
         try await promise.futureResult.get()
+        self.space.value.release()
         if self.durability == .written { _ = Self.sync(self.descriptor) }
         posixClose(self.descriptor)
         try await self.writer.shutdownGracefully()
@@ -235,7 +246,8 @@ public final class BankJournal: Sendable {
             }
             var failure = failed
             if failure == nil, !batch.isEmpty {
-                if !(Self.writeAll(self.descriptor, batch) && (self.durability == .written || Self.sync(self.descriptor))) {
+                let stored = batch.withUnsafeBytes { self.space.value.append($0) }
+                if !(stored && (self.durability == .written || Self.sync(self.descriptor))) {
                     failure = BankJournalError(.io, path: self.path, "cannot write the journal (errno \(errno))")
                     self.logger.info("journal write failed; the bank stops answering legs", metadata: ["journal.path": "\(self.path)"])
                 }
@@ -334,21 +346,6 @@ public final class BankJournal: Sendable {
         return value
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += n
-            }
-            return true
-        }
-    }
-
     private static func sync(_ fd: Int32) -> Bool {
         #if os(Linux)
         return fdatasync(fd) == 0
@@ -356,6 +353,12 @@ public final class BankJournal: Sendable {
         return fsync(fd) == 0
         #endif
     }
+}
+
+/// The journal's ``JournalSpace``, shared by reference between the writer thread and `close`, which never run at once.
+private final class SpaceBox: @unchecked Sendable {
+    var value: JournalSpace
+    init(_ value: JournalSpace) { self.value = value }
 }
 
 private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {

@@ -273,8 +273,9 @@ enum FileIO {
         }
     }
 
-    static func openForAppend(_ path: String) throws -> Int32 {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    /// Opens (creating) a file for positional writes (`pwrite`; not `O_APPEND`).
+    static func openForWriting(_ path: String) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ioError("open", path) }
         return fd
     }

@@ -120,8 +120,8 @@ public final class RegistryJournal: Sendable {
         let directory: String
         let segmentBytes: Int
         var segments: [Segment] = []
-        var activeFD: Int32 = -1
-        var activeBytes = 0
+        /// The segment being written, its space reserved ahead (see ``JournalSpace``).
+        var active: JournalSpace?
         /// The directory lock (`LOCK`, flock'ed): one process writes a journal at a time.
         var lockFD: Int32 = -1
         var checkpoint: UInt64 = 0
@@ -259,9 +259,10 @@ public final class RegistryJournal: Sendable {
         let files = self.files
         try? await writerPool.runIfActive { [self] in
             self.drainOnWriterThread()
-            if files.activeFD >= 0 {
-                FileIO.closeDescriptor(files.activeFD)
-                files.activeFD = -1
+            if var active = files.active {
+                active.release()
+                FileIO.closeDescriptor(active.descriptor)
+                files.active = nil
             }
             if files.lockFD >= 0 {
                 FileIO.closeDescriptor(files.lockFD)
@@ -390,31 +391,30 @@ public final class RegistryJournal: Sendable {
 
     /// Returns the sync duration in nanoseconds.
     private func writeAndSync(_ buffer: ByteBuffer, firstSequence: UInt64, lastSequence: UInt64) throws -> UInt64 {
-        if files.activeFD < 0 {
+        if files.active == nil {
             let path = files.directory + "/segment-" + Self.hex16(firstSequence) + ".journal"
-            let fd = try FileIO.openForAppend(path)
-            files.activeFD = fd
-            files.activeBytes = 0
+            let fd = try FileIO.openForWriting(path)
+            files.active = JournalSpace(descriptor: fd, end: 0, fileBytes: 0, chunkBytes: min(files.segmentBytes, 16 << 20))
             files.segments.append(.init(path: path, firstSequence: firstSequence, lastSequence: firstSequence))
             // The new file's directory entry must be durable before anything in it is acknowledged.
             FileIO.syncDirectory(files.directory)
         }
-        try buffer.withUnsafeReadableBytes {
-            try FileIO.writeAll(files.activeFD, $0, path: files.segments[files.segments.count - 1].path)
-        }
+        let path = files.segments[files.segments.count - 1].path
+        guard buffer.withUnsafeReadableBytes({ files.active!.append($0) }) else { throw FileIO.ioError("write", path) }
+        let descriptor = files.active!.descriptor
         let start = Self.monotonicNanos()
         #if canImport(Darwin)
-        let synced = fsync(files.activeFD)
+        let synced = fsync(descriptor)
         #else
-        let synced = fdatasync(files.activeFD)
+        let synced = fdatasync(descriptor)
         #endif
-        guard synced == 0 else { throw FileIO.ioError("fdatasync", files.segments[files.segments.count - 1].path) }
+        guard synced == 0 else { throw FileIO.ioError("fdatasync", path) }
         let syncNanos = Self.monotonicNanos() &- start
-        files.activeBytes += buffer.readableBytes
         files.segments[files.segments.count - 1].lastSequence = lastSequence
-        if files.activeBytes >= files.segmentBytes {
-            FileIO.closeDescriptor(files.activeFD)
-            files.activeFD = -1
+        if files.active!.end >= files.segmentBytes {
+            files.active!.release()
+            FileIO.closeDescriptor(descriptor)
+            files.active = nil
         }
         return syncNanos
     }
@@ -438,7 +438,7 @@ public final class RegistryJournal: Sendable {
         // Delete closed segments whose entries are all committed; the active one stays until it is rotated.
         var kept: [Files.Segment] = []
         for (index, segment) in files.segments.enumerated() {
-            let isActive = files.activeFD >= 0 && index == files.segments.count - 1
+            let isActive = files.active != nil && index == files.segments.count - 1
             if !isActive && segment.lastSequence <= sequence {
                 unlink(segment.path)
             } else {
@@ -493,7 +493,10 @@ public final class RegistryJournal: Sendable {
             entries.append(Entry(sequence: sequence, records: records))
             valid = buffer.readerIndex
         }
-        if valid < bytes.count {
+        if valid < bytes.count, JournalSpace.isUnused(bytes[valid...]) {
+            // Space reserved ahead of the entries, left by a crash: nothing was written there.
+            guard truncate(path, off_t(valid)) == 0 else { throw FileIO.ioError("truncate", path) }
+        } else if valid < bytes.count {
             logger.warning(
                 "Journal segment has a torn or corrupt tail; cutting it off (it was never acknowledged)",
                 metadata: [

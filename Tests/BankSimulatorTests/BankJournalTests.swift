@@ -134,6 +134,43 @@ struct BankJournalTests {
         try await again.close()
     }
 
+    @Test func spaceReservedAheadIsNotATornTailAndACleanCloseGivesItBack() async throws {
+        let path = BankFixtures.temporaryPath("reserved.journal")
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let crashed = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        for request in self.legs().prefix(4) {
+            _ = try await crashed.process(request, on: loop).get()
+        }
+        let content = try #require(crashed.journal?.statistics.bytes)
+        // Lines go into space reserved ahead, so the file is longer than its content while the bank runs.
+        #expect(try fileSize(path) > content)
+
+        // The process dies without closing: the file ends in reserved zeros, which are not a torn tail.
+        let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(recovered.books == crashed.books)
+        #expect(recovered.journal?.statistics.recoveredEntries == 4)
+        #expect(recovered.journal?.statistics.discardedBytes == 0)
+        #expect(!self.logs.entries.contains { $0.message.contains("torn tail") })
+
+        // A line torn inside the reserved space is cut off, its bytes counted without the zeros after it.
+        let response = try await recovered.process(self.legs()[5], on: loop).get()
+        #expect(response?.responseCode == "00")
+        let durable = recovered.books
+        let end = try contentLength(path)
+        let torn = Array("0000002A 12345678 D|J9|0315".utf8)
+        try writeBytes(path, torn, at: end)
+        let again = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
+        #expect(again.books == durable)
+        #expect(again.journal?.statistics.discardedBytes == torn.count)
+        #expect(self.logs.entries.contains { $0.message.contains("torn tail") })
+
+        // A clean close cuts the file back to its last line.
+        try await again.close()
+        #expect(try fileSize(path) == end)
+        let last = try #require(try readLastByte(path))
+        #expect(last == 10)
+    }
+
     @Test func lineWithABadChecksumEndsTheJournal() async throws {
         let path = BankFixtures.temporaryPath("corrupt.journal")
         let loop = MultiThreadedEventLoopGroup.singleton.any()
@@ -216,6 +253,41 @@ func appendBytes(_ path: String, _ bytes: [UInt8]) throws {
     guard fd >= 0 else { throw POSIXFailure(call: "open") }
     defer { close(fd) }
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+func writeBytes(_ path: String, _ bytes: [UInt8], at offset: Int) throws {
+    let fd = open(path, O_WRONLY)
+    guard fd >= 0 else { throw POSIXFailure(call: "open") }
+    defer { close(fd) }
+    let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+    guard written == bytes.count else { throw POSIXFailure(call: "pwrite") }
+}
+
+func fileSize(_ path: String) throws -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else { throw POSIXFailure(call: "stat") }
+    return Int(status.st_size)
+}
+
+func readLastByte(_ path: String) throws -> UInt8? {
+    try readAll(path).last
+}
+
+/// The length of a file without the zero bytes at its end.
+func contentLength(_ path: String) throws -> Int {
+    let bytes = try readAll(path)
+    return (bytes.lastIndex { $0 != 0 } ?? -1) + 1
+}
+
+func readAll(_ path: String) throws -> [UInt8] {
+    let size = try fileSize(path)
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw POSIXFailure(call: "open") }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: size)
+    let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
+    guard read == size else { throw POSIXFailure(call: "pread") }
+    return bytes
 }
 
 struct POSIXFailure: Error {

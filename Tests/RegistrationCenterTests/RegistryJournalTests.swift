@@ -76,6 +76,34 @@ struct RegistryJournalTests {
         #expect(try Self.open(directory).1.map(\.sequence) == [1, 2, 3, 4])
     }
 
+    @Test(arguments: [0, 7])
+    func spaceReservedAheadIsCutWithoutLosingEntries(keptBytesOfTornEntry: Int) async throws {
+        let directory = try F.temporaryDirectory("journal-reserved")
+        let (journal, _) = try Self.open(directory, segmentBytes: 1 << 20)
+        for txn in 0..<3 { try await journal.append(Self.records(txn)) }
+        let segment = directory + "/" + (try Self.segments(directory)).first!
+        let written = Int(journal.statistics().bytes)
+        // While the journal is open, its segment is longer than its entries: the space after them is reserved.
+        let reservedSize = try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int
+        #expect(reservedSize == 1 << 20)
+        await journal.close()
+        let intact = try Data(contentsOf: URL(fileURLWithPath: segment))
+        #expect(intact.count == written)
+
+        // What a crash leaves: the entries, maybe the start of one that was being written, then reserved zeros.
+        var crashed = intact
+        crashed.append(try Self.encodedEntry(sequence: 4, records: Self.records(3)).prefix(keptBytesOfTornEntry))
+        crashed.append(Data(count: (1 << 20) - crashed.count))
+        try crashed.write(to: URL(fileURLWithPath: segment))
+
+        let (reopened, recovered) = try Self.open(directory, segmentBytes: 1 << 20)
+        #expect(recovered.map(\.sequence) == [1, 2, 3])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: segment)) == intact)
+        try await reopened.append(Self.records(3))
+        await reopened.close()
+        #expect(try Self.open(directory).1.map(\.sequence) == [1, 2, 3, 4])
+    }
+
     @Test func corruptChecksumEndsTheReadableLog() async throws {
         let directory = try F.temporaryDirectory("journal-crc")
         let (journal, _) = try Self.open(directory)
