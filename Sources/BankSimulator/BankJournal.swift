@@ -1,4 +1,5 @@
 import DigitalCurrency
+import Histogram
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -34,7 +35,7 @@ public final class BankJournal: Sendable {
     }
 
     /// What the journal has done so far.
-    public struct Statistics: Hashable, Sendable {
+    public struct Statistics: Equatable, Sendable {
         /// Lines appended since open.
         public var entries: Int = 0
         /// Bytes written since open.
@@ -45,6 +46,11 @@ public final class BankJournal: Sendable {
         public var recoveredEntries: Int = 0
         /// Bytes of a torn tail cut off on open.
         public var discardedBytes: Int = 0
+        /// Per appended line: appended → durable (written, and synced when ``Durability/synced``), in nanoseconds.
+        /// What a leg's answer waits for the journal.
+        public var appendLatency = Histogram<UInt64>(numberOfSignificantValueDigits: .two)
+        /// Per `fdatasync`: its duration in nanoseconds.
+        public var syncLatency = Histogram<UInt64>(numberOfSignificantValueDigits: .two)
 
         public init() {}
     }
@@ -52,6 +58,8 @@ public final class BankJournal: Sendable {
     private struct State {
         var pending: [UInt8] = []
         var waiters: [EventLoopPromise<Void>] = []
+        /// When each line in `pending` was appended (monotonic nanoseconds).
+        var appendedAt: [UInt64] = []
         var writerActive = false
         var closed = false
         var failure: BankJournalError?
@@ -155,6 +163,7 @@ public final class BankJournal: Sendable {
             if let failure = state.failure { return (false, failure) }
             guard !state.closed else { return (false, BankJournalError(.closed, path: self.path, "the journal is closed")) }
             state.pending.append(contentsOf: line)
+            state.appendedAt.append(NIODeadline.now().uptimeNanoseconds)
             state.statistics.entries += 1
             if let promise { state.waiters.append(promise) }
             return (self.claimWriter(&state), nil)
@@ -226,6 +235,7 @@ public final class BankJournal: Sendable {
     private func drain() {
         var batch: [UInt8] = []
         batch.reserveCapacity(1 << 16)
+        var appendedAt: [UInt64] = []
         while true {
             let (waiters, closeWaiters, failed) = self.state.withLockedValue {
                 state -> ([EventLoopPromise<Void>], [EventLoopPromise<Void>], BankJournalError?) in
@@ -236,6 +246,7 @@ public final class BankJournal: Sendable {
                     return ([], closeWaiters, nil)
                 }
                 swap(&batch, &state.pending)
+                swap(&appendedAt, &state.appendedAt)
                 let waiters = state.waiters
                 state.waiters = []
                 return (waiters, [], state.failure)
@@ -245,23 +256,38 @@ public final class BankJournal: Sendable {
                 return
             }
             var failure = failed
+            var syncNanos: UInt64?
             if failure == nil, !batch.isEmpty {
                 let stored = batch.withUnsafeBytes { self.space.value.append($0) }
-                if !(stored && (self.durability == .written || Self.sync(self.descriptor))) {
+                var synced = true
+                if stored, self.durability == .synced {
+                    let started = NIODeadline.now().uptimeNanoseconds
+                    synced = Self.sync(self.descriptor)
+                    syncNanos = NIODeadline.now().uptimeNanoseconds &- started
+                }
+                if !(stored && synced) {
                     failure = BankJournalError(.io, path: self.path, "cannot write the journal (errno \(errno))")
                     self.logger.info("journal write failed; the bank stops answering legs", metadata: ["journal.path": "\(self.path)"])
                 }
             }
             let written = batch.count
             batch.removeAll(keepingCapacity: true)
+            let durableAt = NIODeadline.now().uptimeNanoseconds
             self.state.withLockedValue { state in
                 if let failure {
                     state.failure = failure
                 } else if written > 0 {
                     state.statistics.bytes += written
-                    if self.durability == .synced { state.statistics.syncs += 1 }
+                    if let syncNanos {
+                        state.statistics.syncs += 1
+                        _ = state.statistics.syncLatency.record(syncNanos)
+                    }
+                    for appended in appendedAt {
+                        _ = state.statistics.appendLatency.record(durableAt &- appended)
+                    }
                 }
             }
+            appendedAt.removeAll(keepingCapacity: true)
             Self.complete(waiters, failure: failure)
         }
     }

@@ -107,6 +107,7 @@ struct DemoCommand: AsyncParsableCommand {
             duplicates: Int(verification.duplicates), missingTransactions: Int(verification.missingTransactions)
         )
         loadReport.conservation = .init(issued: verification.conservation.issued, live: verification.conservation.live, ok: verification.conservation.ok)
+        loadReport.durability = runtime.durability()
 
         Console.say("")
         Console.say(loadReport.table)
@@ -129,5 +130,27 @@ struct DemoCommand: AsyncParsableCommand {
             writeError("INVARIANT VIOLATED: \(verification.missingTransactions) transactions missing records, \(verification.duplicates) duplicates, conservation \(verification.conservation.ok ? "ok" : "violated")")
             throw ExitCode(1)
         }
+    }
+}
+
+extension NetworkRuntime {
+    /// The journals an approval waits for, as measured so far: each bank's, then the registration center's.
+    func durability() -> [LoadReport.DurabilityPoint] {
+        var points: [LoadReport.DurabilityPoint] = []
+        for bank in self.banks {
+            guard let statistics = bank.processor.journal?.statistics else { continue }
+            points.append(
+                .init(
+                    name: "\(bank.configuration.bank.id) journal", appends: statistics.entries, syncs: statistics.syncs,
+                    appendMs: .init(nanoseconds: statistics.appendLatency), fsyncMs: .init(nanoseconds: statistics.syncLatency)
+                ))
+        }
+        let journal = self.registry.statistics().journal
+        points.append(
+            .init(
+                name: "registry journal", appends: Int(journal.entries), syncs: Int(journal.syncs),
+                appendMs: .init(nanoseconds: journal.appendLatency), fsyncMs: .init(nanoseconds: journal.syncLatency)
+            ))
+        return points
     }
 }

@@ -1,4 +1,5 @@
 import DigitalCurrency
+import Histogram
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -145,13 +146,13 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         /// Committed batches not yet applied to coin state (deferred mode; includes batches found at start).
         public var unappliedBatches: Int
         /// Per deferred coin application: its transaction's duration.
-        public var coinApplyDuration: LatencyHistogram
+        public var coinApplyDuration: DurationHistogram
         /// Per record: created (its `createdAtNanos`) → its batch committed.
-        public var batchAge: LatencyHistogram
+        public var batchAge: DurationHistogram
         /// Per batch: the PostgreSQL transaction's duration.
-        public var flushDuration: LatencyHistogram
+        public var flushDuration: DurationHistogram
         /// Records per committed batch.
-        public var batchSizes: LatencyHistogram
+        public var batchSizes: DurationHistogram
         /// The journal's counters (group commit).
         public var journal: RegistryJournal.Statistics
     }
@@ -201,9 +202,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var flushFailures: UInt64 = 0
         var backlogRefusals: UInt64 = 0
         var databaseAvailable = true
-        var batchAge = LatencyHistogram()
-        var flushDuration = LatencyHistogram()
-        var batchSizes = LatencyHistogram()
+        var batchAge = DurationHistogram.durations()
+        var flushDuration = DurationHistogram.durations()
+        var batchSizes = DurationHistogram.durations()
         /// Waiters of `waitUntilCommitted`: done once `target` records are committed (and applied, if asked).
         var drainWaiters: [(target: UInt64, applied: Bool, continuation: CheckedContinuation<Void, Never>)] = []
         /// Deferred mode: committed batches waiting for coin application, oldest first.
@@ -218,7 +219,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var flushLoopStopped = false
         /// `run()` has returned: nothing will be committed or applied any more, so nobody waits for it.
         var finished = false
-        var coinApplyDuration = LatencyHistogram()
+        var coinApplyDuration = DurationHistogram.durations()
         var acceptedRecords: UInt64 = 0
         /// Migrations applied; waiters of `waitUntilReady`.
         var ready = false
@@ -786,7 +787,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             state.alerts += UInt64(outcome.alerts.count)
             state.databaseAvailable = true
             state.flushDuration.record(nanoseconds: flushNanos)
-            state.batchSizes.record(nanoseconds: UInt64(records.count))
+            state.batchSizes.record(nanoseconds: UInt64(records.count))  // a count, not a duration
             records.withUnsafeBufferPointer { records in
                 for index in records.indices {
                     state.batchAge.record(nanoseconds: committedAt - records[index].createdAtNanos)

@@ -1,4 +1,5 @@
 import DigitalCurrency
+import Histogram
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -62,9 +63,9 @@ public final class RegistryJournal: Sendable {
         /// `fdatasync` calls: entries / syncs is the mean group size.
         public var syncs: UInt64 = 0
         /// Append → durable, per append (the group-commit latency the switch waits for).
-        public var appendLatency = LatencyHistogram()
+        public var appendLatency = DurationHistogram.durations()
         /// Duration of each `fdatasync`.
-        public var syncLatency = LatencyHistogram()
+        public var syncLatency = DurationHistogram.durations()
         /// The last checkpointed sequence.
         public var checkpoint: UInt64 = 0
         /// Segment files on disk.

@@ -33,6 +33,46 @@ public struct LoadReport: Codable, Sendable {
             }
             self.init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(histogram.maxRecorded))
         }
+
+        /// The percentiles of a nanosecond histogram, in milliseconds to the microsecond (all 0 when it is empty).
+        public init(nanoseconds histogram: LatencyHistogram) {
+            func ms(_ nanoseconds: UInt64) -> Double {
+                histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(nanoseconds / 1000)
+            }
+            self.init(
+                p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
+                p99: ms(histogram.valueAtPercentile(99)), p999: ms(histogram.valueAtPercentile(99.9)), max: ms(histogram.maxRecorded)
+            )
+        }
+    }
+
+    /// A point where an approval waits until its effect is on disk (a bank's journal, the registry's journal): how
+    /// long appends waited, how long each sync took, and how many appends shared a sync. Filled in by `dcswitch demo`.
+    public struct DurabilityPoint: Codable, Hashable, Sendable {
+        /// What was made durable (`"BANKA journal"`, `"registry journal"`).
+        public var name: String
+        /// Entries appended (a bank's legs, the switch's approvals).
+        public var appends: Int
+        /// `fdatasync` calls: appends / syncs is the mean group-commit size.
+        public var syncs: Int
+        /// Per append: appended → durable, what the answer waited for.
+        public var appendMs: Percentiles
+        /// Per sync: the `fdatasync` call's duration.
+        public var fsyncMs: Percentiles
+
+        enum CodingKeys: String, CodingKey {
+            case name, appends, syncs
+            case appendMs = "append_ms"
+            case fsyncMs = "fsync_ms"
+        }
+
+        public init(name: String, appends: Int, syncs: Int, appendMs: Percentiles, fsyncMs: Percentiles) {
+            self.name = name
+            self.appends = appends
+            self.syncs = syncs
+            self.appendMs = appendMs
+            self.fsyncMs = fsyncMs
+        }
     }
 
     /// One flow's counts and latency.
@@ -237,6 +277,8 @@ public struct LoadReport: Codable, Sendable {
     public var registry: RegistryCheck?
     /// Filled in by `dcswitch demo`.
     public var conservation: ConservationCheck?
+    /// Filled in by `dcswitch demo`: the journals every approval waits for, in the order it meets them.
+    public var durability: [DurabilityPoint]?
 
     enum CodingKeys: String, CodingKey {
         case offeredTPS = "offered_tps"
@@ -256,7 +298,7 @@ public struct LoadReport: Codable, Sendable {
         case timeline
         case percentileDistribution = "percentile_distribution"
         case settings
-        case registry, conservation
+        case registry, conservation, durability
     }
 
     /// The report of a run's measurements.
@@ -294,6 +336,7 @@ public struct LoadReport: Codable, Sendable {
         self.timeline = timeline
         self.registry = nil
         self.conservation = nil
+        self.durability = nil
     }
 
     /// Percentile points of a histogram: 5 ticks per halving of the distance to 100 %, up to 99.9999 %.

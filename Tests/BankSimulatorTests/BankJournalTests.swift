@@ -70,6 +70,11 @@ struct BankJournalTests {
         let before = crashed.books
         #expect(before.verify() == [])
         #expect(crashed.journal?.statistics.entries == 11)
+        // Every append's wait and every sync are measured; an append waits at least for the sync that covers it.
+        let statistics = try #require(crashed.journal?.statistics)
+        #expect(statistics.appendLatency.totalCount == 11)
+        #expect(statistics.syncs > 0 && statistics.syncLatency.totalCount == UInt64(statistics.syncs))
+        #expect(statistics.appendLatency.maxRecorded >= statistics.syncLatency.min)
         // The process dies: no shutdown, no close. Everything answered was synced.
         let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
         let after = recovered.books
@@ -97,6 +102,9 @@ struct BankJournalTests {
         }
         #expect(crashed.journal?.statistics.syncs == 0)
         #expect(crashed.journal?.statistics.entries == 11)
+        // Every append's wait is measured; there is no sync to time.
+        #expect(crashed.journal?.statistics.appendLatency.totalCount == 11)
+        #expect(crashed.journal?.statistics.syncLatency.totalCount == 0)
         // The bank process dies; the kernel still has every line it was given.
         let recovered = try BankProcessor.open(bank: self.seed.bank, seed: self.seed, journalPath: path, logger: self.logs.logger())
         #expect(recovered.books == crashed.books)

@@ -62,5 +62,20 @@ struct DemoCommandTests {
         let conservation = try #require(json["conservation"] as? [String: Any])
         #expect(conservation["ok"] as? Bool == true)
         #expect((conservation["issued"] as? Int ?? 0) > 0 && conservation["issued"] as? Int == conservation["live"] as? Int)
+
+        // Where approvals waited for the disk: each bank's journal, then the registry's.
+        #expect(run.stdout.contains("durability (an approval waits for each in turn"), "stdout: \(run.stdout.suffix(2_000))")
+        let durability = try #require(json["durability"] as? [[String: Any]])
+        #expect(durability.compactMap { $0["name"] as? String } == ["BANKA journal", "BANKB journal", "registry journal"])
+        for point in durability {
+            let appends = point["appends"] as? Int ?? 0
+            let syncs = point["syncs"] as? Int ?? 0
+            #expect(appends > 0 && syncs > 0 && syncs <= appends, "\(point)")
+            let append = try #require(point["append_ms"] as? [String: Double])
+            let fsync = try #require(point["fsync_ms"] as? [String: Double])
+            #expect(append["p50"]! > 0 && append["p50"]! <= append["p99"]! && append["p99"]! <= append["max"]!, "\(point)")
+            #expect(fsync["p50"]! > 0 && fsync["max"]! <= append["max"]!, "a sync is part of what an append waits for: \(point)")
+        }
+        #expect((durability.last?["appends"] as? Int ?? 0) <= (json["approved"] as? Int ?? 0), "one registry entry per approval at most")
     }
 }

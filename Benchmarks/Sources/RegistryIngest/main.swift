@@ -370,10 +370,10 @@ struct RegistryIngest: ParsableArguments {
         return results.mapValues { $0.rounded() }
     }
 
-    static func percentiles(_ histogram: LatencyHistogram) -> [String: Double] {
+    static func percentiles(_ histogram: DurationHistogram) -> [String: Double] {
         [
-            "p50": round(Double(histogram.value(atQuantile: 0.5)) / 1e6),
-            "p99": round(Double(histogram.value(atQuantile: 0.99)) / 1e6),
+            "p50": round(Double(histogram.valueAtPercentile(50)) / 1e6),
+            "p99": round(Double(histogram.valueAtPercentile(99)) / 1e6),
             "max": round(Double(histogram.max) / 1e6),
             "mean": round(histogram.mean / 1e6),
         ]
