@@ -8,7 +8,7 @@
 # switches per transaction (STAT_EVENTS=… other perf events); GEN_PERF=1 profiles the generator; SERVE_ARGS adds flags to `dcswitch serve`;
 # DCSWITCH_BIN runs that binary instead of building this tree. Besides the table it prints the CPU seconds the switch
 # process and the generator spent, per transaction: less sensitive to other work on the machine than latency, and the
-# switch process's resident memory every 5 s.
+# switch process's resident memory every 5 s, and at the end, per journal, how long approvals waited for it to be durable.
 #
 # Prints the generator's table (throughput, p50/p90/p99 per flow, corrected for coordinated omission) and writes
 # the JSON report to reports/switch-e2e-<RATE>.json. With RATE=sweep it runs the generator's sweep instead
@@ -109,4 +109,8 @@ per = seconds / answered * 1e6 if answered else float("nan")
 print(f"serve CPU: {seconds:.2f} s for {answered} transactions = {per:.0f} us per transaction")
 PY
   echo "report: $out/switch-e2e-$rate.json"
+  # Stop the switch (it drains the registry) and show where approvals waited for the disk, journal by journal.
+  kill -TERM "$serve" 2>/dev/null || true
+  wait "$serve" 2>/dev/null || true
+  sed -n '/^durability/,/^Stopped/p' serve.log | grep -v '^Stopped' || true
 fi

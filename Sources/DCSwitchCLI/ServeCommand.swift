@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import TrafficGenerator
 import ServiceLifecycle
 
 /// Parses `HOST:PORT`.
@@ -121,6 +122,7 @@ struct NetworkService: Service {
         Console.say("Shutting down: draining reversals and the registry journal")
         try? await endpoint?.close()
         await runtime.stop()
+        for line in LoadReport.durabilityLines(runtime.durability()) { Console.say(line) }
         Console.say("Stopped.")
     }
 }

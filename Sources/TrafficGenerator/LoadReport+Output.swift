@@ -64,20 +64,28 @@ extension LoadReport {
             lines.append("conservation: issued \(c.issued), live \(c.live), \(c.ok ? "ok" : "VIOLATED")")
         }
         if let points = self.durability, !points.isEmpty {
-            lines.append("durability (an approval waits for each in turn; ms):")
-            let width = points.map(\.name.count).max() ?? 0
-            for point in points {
-                let perSync = point.syncs > 0 ? F.fixed(Double(point.appends) / Double(point.syncs), 1) : "-"
-                let name = F.left(point.name, width)
-                lines.append(
-                    "  \(name)  \(point.appends) appends, \(point.syncs) syncs (\(perSync) per sync);  "
-                        + "appended→durable p50 \(F.fixed(point.appendMs.p50, 2)) p99 \(F.fixed(point.appendMs.p99, 2)) "
-                        + "max \(F.fixed(point.appendMs.max, 2));  fdatasync p50 \(F.fixed(point.fsyncMs.p50, 2)) "
-                        + "p99 \(F.fixed(point.fsyncMs.p99, 2)) max \(F.fixed(point.fsyncMs.max, 2))"
-                )
-            }
+            lines += Self.durabilityLines(points)
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension LoadReport {
+    /// The durability points as a small table: a heading, then one line per point.
+    public static func durabilityLines(_ points: [DurabilityPoint]) -> [String] {
+        typealias F = TextFormatting
+        var lines = ["durability (an approval waits for each in turn; ms):"]
+        let width = points.map(\.name.count).max() ?? 0
+        for point in points {
+            let perSync = point.syncs > 0 ? F.fixed(Double(point.appends) / Double(point.syncs), 1) : "-"
+            lines.append(
+                "  \(F.left(point.name, width))  \(point.appends) appends, \(point.syncs) syncs (\(perSync) per sync);  "
+                    + "appended→durable p50 \(F.fixed(point.appendMs.p50, 2)) p99 \(F.fixed(point.appendMs.p99, 2)) "
+                    + "max \(F.fixed(point.appendMs.max, 2));  fdatasync p50 \(F.fixed(point.fsyncMs.p50, 2)) "
+                    + "p99 \(F.fixed(point.fsyncMs.p99, 2)) max \(F.fixed(point.fsyncMs.max, 2))"
+            )
+        }
+        return lines
     }
 }
 

@@ -71,6 +71,12 @@ struct SwitchCrashTests {
         let output = serve.outputText
         #expect(serve.process.exitStatus == 0, "\(output)")
         #expect(!output.contains("left unfinished"), "\(output)")
+        // On the way out, serve says how long legs waited for each journal: BANKB's held the opening.
+        let bankB = output.split(separator: "\n").first { $0.contains("BANKB journal") }
+        #expect(output.contains("durability (an approval waits for each in turn"), "\(output)")
+        let appends = bankB.flatMap { line in line.split(separator: " ").firstIndex(of: "appends,").flatMap { Int(line.split(separator: " ")[$0 - 1]) } }
+        #expect((appends ?? 0) >= 1, "\(output)")
+        #expect(output.contains("registry journal"), "\(output)")
 
         // BANKB opened exactly one wallet beyond its seeds, and the registry knows it.
         let network = try NetworkConfiguration.load(path: serve.configPath)
