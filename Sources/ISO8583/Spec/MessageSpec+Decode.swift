@@ -35,7 +35,7 @@ extension MessageSpec {
         }
         var mti = MTI(value: 0)
         var entries = ISO8583Message.Entries()
-        var warnings: [ISO8583Error] = []
+        var warnings: [ISO8583Error]?
         var failure: ISO8583Error?
         var end = 0
         buffer.withUnsafeReadableBytes { bytes in
@@ -44,7 +44,7 @@ extension MessageSpec {
                 entries = try decoder.run()
                 mti = decoder.mti
                 end = decoder.end
-                swap(&warnings, &decoder.warnings)
+                warnings = decoder.warnings.take()
             } catch {
                 failure = error
             }
@@ -53,7 +53,7 @@ extension MessageSpec {
         return ISO8583Message(
             mti: mti, storage: buffer, entries: entries, headerStart: 0,
             headerLength: Int32(self.header.byteCount), decodedEnd: Int32(truncatingIfNeeded: end), spec: self,
-            warnings: warnings
+            lenientWarnings: warnings
         )
     }
 
@@ -90,7 +90,9 @@ struct MessageDecoder {
     let options: DecodeOptions
     let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
-    var warnings: [ISO8583Error] = []
+    /// What a lenient decode accepted; `nil` until the first, so that a decode without any leaves nothing
+    /// to release.
+    var warnings: [ISO8583Error]?
     /// Where the last field ends (trailing bytes a lenient decode accepts come after it).
     var end = 0
 
@@ -137,7 +139,7 @@ struct MessageDecoder {
         if offset != self.bytes.count {
             let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }
-            self.warnings.append(error)
+            self.warnings = (self.warnings ?? []) + [error]
         }
         return entries
     }
@@ -676,7 +678,7 @@ struct MessageDecoder {
         )
         // Only content-class problems may be downgraded; a broken TLV or BCD nibble breaks the value.
         if code == .invalidCharacter, self.options.contentValidation == .lenient || layout.validation == .lenient {
-            self.warnings.append(error)
+            self.warnings = (self.warnings ?? []) + [error]
         } else {
             throw error
         }
