@@ -38,15 +38,16 @@ extension MessageSpec {
         var warnings: [ISO8583Error]?
         var failure: ISO8583Error?
         var end = 0
-        buffer.withUnsafeReadableBytes { bytes in
-            var decoder = MessageDecoder(spec: self, options: options, bytes: bytes)
-            do throws(ISO8583Error) {
-                entries = try decoder.run()
-                mti = decoder.mti
-                end = decoder.end
-                warnings = decoder.warnings.take()
-            } catch {
-                failure = error
+        withUnsafeMutablePointer(to: &warnings) { warnings in
+            buffer.withUnsafeReadableBytes { bytes in
+                var decoder = MessageDecoder(spec: self, options: options, bytes: bytes, warnings: warnings)
+                do throws(ISO8583Error) {
+                    entries = try decoder.run()
+                    mti = decoder.mti
+                    end = decoder.end
+                } catch {
+                    failure = error
+                }
             }
         }
         if let failure { throw failure }
@@ -90,20 +91,21 @@ struct MessageDecoder {
     let options: DecodeOptions
     let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
-    /// What a lenient decode accepted; `nil` until the first, so that a decode without any leaves nothing
-    /// to release.
-    var warnings: [ISO8583Error]?
+    /// Where what a lenient decode accepted goes (the caller's, `nil` until the first). A pointer, so that
+    /// the decoder holds no reference and leaves nothing to release.
+    let warnings: UnsafeMutablePointer<[ISO8583Error]?>
     /// Where the last field ends (trailing bytes a lenient decode accepts come after it).
     var end = 0
 
-    init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer) {
+    init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer, warnings: UnsafeMutablePointer<[ISO8583Error]?>) {
         self.spec = spec
         self.layouts = UnsafePointer(spec.layouts.base)
         self.options = options
         self.bytes = bytes
+        self.warnings = warnings
     }
 
-    /// Decodes the message; `mti` and `warnings` are set when it returns.
+    /// Decodes the message; `mti` is set, and warnings added, when it returns.
     mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
         var offset = 0
         let words: (UInt64, UInt64)
@@ -139,7 +141,7 @@ struct MessageDecoder {
         if offset != self.bytes.count {
             let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }
-            self.warnings = (self.warnings ?? []) + [error]
+            self.warnings.pointee = (self.warnings.pointee ?? []) + [error]
         }
         return entries
     }
@@ -678,7 +680,7 @@ struct MessageDecoder {
         )
         // Only content-class problems may be downgraded; a broken TLV or BCD nibble breaks the value.
         if code == .invalidCharacter, self.options.contentValidation == .lenient || layout.validation == .lenient {
-            self.warnings = (self.warnings ?? []) + [error]
+            self.warnings.pointee = (self.warnings.pointee ?? []) + [error]
         } else {
             throw error
         }
