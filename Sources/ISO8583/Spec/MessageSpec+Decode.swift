@@ -361,17 +361,19 @@ struct MessageDecoder {
                 let layout = wordLayouts + lz
                 let kind = layout.pointee.fastKind
                 guard kind != .general else { break }
-                var byteCount = Int(layout.pointee.length)
                 let prefixBytes = Int(layout.pointee.prefixBytes)
                 var start = position
+                let byteCount: Int
                 if prefixBytes != 0 {
                     start &+= prefixBytes
-                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes), value <= byteCount else { break }
+                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes),
+                        value <= Int(layout.pointee.length)
+                    else { break }
                     byteCount = value &<< layout.pointee.countShift
                     // Hex text of whole bytes (a fixed field's length is known to be even; see `fastKind(of:)`).
                     guard byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
                 } else {
-                    byteCount &<<= layout.pointee.countShift
+                    byteCount = Int(layout.pointee.fixedWireBytes)
                 }
                 guard end &- start >= byteCount else { break }
                 if kind != runKind {
