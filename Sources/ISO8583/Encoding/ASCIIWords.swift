@@ -187,27 +187,14 @@ enum ASCIIWords {
         return 0x3030_3030 | highTens | (high &- highTens &* 10) &<< 8 | lowTens &<< 16 | (low &- lowTens &* 10) &<< 24
     }
 
-    /// The value of 16 hex characters at `pointer`, or `nil` if one is not a hex digit.
+    /// The value of 16 hex characters at `pointer`, or `nil` if one is not a hex digit: checked and turned
+    /// into bytes as one 16-byte vector (``hexBytes(_:count:to:)``), the first character the most significant.
     @inlinable @inline(__always)
     static func parseHex16(_ pointer: UnsafeRawPointer) -> UInt64? {
-        let first = Self.load(pointer)
-        let second = Self.load(pointer + 8)
-        guard Self.hexDigits(first) & Self.hexDigits(second) == Self.highs else { return nil }
-        return UInt64(Self.packNibbles(first)) << 32 | UInt64(Self.packNibbles(second))
-    }
-
-    /// Eight hex digits (already checked) as a number, the first character the most significant.
-    @inlinable @inline(__always)
-    static func packNibbles(_ word: UInt64) -> UInt32 {
-        // Letters have bit 6 set: their value is the low nibble plus 9.
-        let letters = (word & (Self.ones &* 0x40)) &>> 6
-        let nibbles = (word & (Self.ones &* 0x0F)) &+ letters &* 9
-        // First character in the top byte, then squeeze pairs of nibbles, bytes and halves together.
-        var v = nibbles.byteSwapped
-        v = ((v &>> 4) | v) & 0x00FF_00FF_00FF_00FF
-        v = ((v &>> 8) | v) & 0x0000_FFFF_0000_FFFF
-        v = ((v &>> 16) | v) & 0x0000_0000_FFFF_FFFF
-        return UInt32(truncatingIfNeeded: v)
+        var bytes: UInt64 = 0
+        let passes = withUnsafeMutableBytes(of: &bytes) { Self.hexBytes(pointer, count: 16, to: $0.baseAddress!) }
+        guard passes else { return nil }
+        return UInt64(bigEndian: bytes)
     }
 
     /// Eight upper-case hex characters of `value`, the most significant first (as a word in memory order).

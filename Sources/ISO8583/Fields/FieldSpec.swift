@@ -168,8 +168,12 @@ struct FieldLayout: Sendable {
     @usableFromInline var sensitivity: Sensitivity
     @usableFromInline var subfieldKind: UInt8  // 0 none, 1 BER-TLV, 2 private TLV, 3 positional
     @usableFromInline var padCharacter: UInt8
+    /// The length prefix's size in bytes, 0 for a fixed field (at most 4: in the byte before `length`).
+    @usableFromInline var prefixBytes: UInt8
     @usableFromInline var length: Int32
-    @usableFromInline var prefixBytes: Int32
+    /// For a fixed field, the bytes its value takes on the wire in the decoder's inline shapes: `length`
+    /// shifted by ``countShift``, worked out once so that the inner loop loads it (0 for a prefixed field).
+    @usableFromInline var fixedWireBytes: Int32 = 0
     /// For private TLV subfields in ASCII: the tag and length sizes (0 otherwise).
     @usableFromInline var tlvTagLength: UInt8 = 0
     @usableFromInline var tlvLengthLength: UInt8 = 0
@@ -185,7 +189,7 @@ struct FieldLayout: Sendable {
     @usableFromInline var countShift: UInt8 = 0
     /// ``encodeKind`` for a fixed field of a kind the encoder writes in runs
     /// (``FastKind/encodesInRuns``), `.general` for any other: what the encoder's run gathering compares.
-    /// (In the byte the layout has spare: it stays 32 bytes.)
+    /// (In a byte the layout had spare: it stays 32 bytes.)
     @usableFromInline var encodeRunKind: FastKind = .general
     /// The field's number (0 for an undefined field), so that the decoder's inner loop need not keep it.
     @usableFromInline var number: UInt16 = 0
@@ -247,7 +251,7 @@ struct FieldLayout: Sendable {
         self.subfieldKind = subfieldKind
         self.padCharacter = padCharacter
         self.length = length
-        self.prefixBytes = prefixBytes
+        self.prefixBytes = UInt8(prefixBytes)
     }
 
     init(_ spec: FieldSpec) {
@@ -272,7 +276,8 @@ struct FieldLayout: Sendable {
         self.encodeKind = Self.encodeKind(of: self)
         self.encodeRunKind = self.prefix == .fixed && self.encodeKind.encodesInRuns ? self.encodeKind : .general
         self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
-        self.encodeBound = self.prefixBytes &+ (self.prefix == .fixed ? 2 &* self.length : 0)
+        self.fixedWireBytes = self.prefix == .fixed ? self.length &<< self.countShift : 0
+        self.encodeBound = Int32(self.prefixBytes) &+ (self.prefix == .fixed ? 2 &* self.length : 0)
         self.number = UInt16(truncatingIfNeeded: spec.number)
     }
 

@@ -78,11 +78,16 @@ extension ISO8583Message {
             return i
         }
 
+        /// The entries in place, for a caller that holds the message they belong to (a borrowed parameter)
+        /// and changes nothing while it reads them: the storage stays alive and in place meanwhile.
+        ///
+        /// Not a closure-taking `withUnsafeBufferPointer`: through one, the encoder retained and released the
+        /// storage around every call (two atomic operations, some 60 instructions a message).
         @inlinable
-        func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
-            guard let storage = self.storage else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
-            return try storage.withUnsafeMutablePointerToElements { elements in
-                try body(UnsafeBufferPointer(start: elements, count: storage.count))
+        var unsafeEntries: UnsafeBufferPointer<Entry> {
+            guard let storage = self.storage else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return storage.withUnsafeMutablePointerToElements { elements in
+                UnsafeBufferPointer(start: elements, count: storage.count)
             }
         }
 

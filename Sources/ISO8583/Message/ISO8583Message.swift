@@ -71,7 +71,12 @@ public struct ISO8583Message: Sendable {
     /// The spec this message was decoded with, if it was decoded.
     public internal(set) var spec: MessageSpec?
     /// Content-class violations a lenient decode accepted.
-    public internal(set) var warnings: [ISO8583Error]
+    public internal(set) var warnings: [ISO8583Error] {
+        get { self.lenientWarnings ?? [] }
+        set { self.lenientWarnings = newValue.isEmpty ? nil : newValue }
+    }
+    /// The warnings, `nil` when there are none (most messages): then a message has no array to release.
+    @usableFromInline var lenientWarnings: [ISO8583Error]?
 
     // The initializers are in an extension, so that the implicit memberwise one stays: the decoder builds
     // messages with it, and unlike a hand-written one it leaves no redundant retain and release of every
@@ -247,7 +252,7 @@ extension ISO8583Message {
         entries.reserve(24)
         self.init(
             mti: mti, storage: ByteBufferAllocator().buffer(capacity: capacity), entries: entries, headerStart: 0,
-            headerLength: 0, spec: nil, warnings: []
+            headerLength: 0, spec: nil, lenientWarnings: nil
         )
     }
 

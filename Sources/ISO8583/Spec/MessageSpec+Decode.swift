@@ -35,25 +35,26 @@ extension MessageSpec {
         }
         var mti = MTI(value: 0)
         var entries = ISO8583Message.Entries()
-        var warnings: [ISO8583Error] = []
+        var warnings: [ISO8583Error]?
         var failure: ISO8583Error?
         var end = 0
-        buffer.withUnsafeReadableBytes { bytes in
-            var decoder = MessageDecoder(spec: self, options: options, bytes: bytes)
-            do throws(ISO8583Error) {
-                entries = try decoder.run()
-                mti = decoder.mti
-                end = decoder.end
-                swap(&warnings, &decoder.warnings)
-            } catch {
-                failure = error
+        withUnsafeMutablePointer(to: &warnings) { warnings in
+            buffer.withUnsafeReadableBytes { bytes in
+                var decoder = MessageDecoder(spec: self, options: options, bytes: bytes, warnings: warnings)
+                do throws(ISO8583Error) {
+                    entries = try decoder.run()
+                    mti = decoder.mti
+                    end = decoder.end
+                } catch {
+                    failure = error
+                }
             }
         }
         if let failure { throw failure }
         return ISO8583Message(
             mti: mti, storage: buffer, entries: entries, headerStart: 0,
             headerLength: Int32(self.header.byteCount), decodedEnd: Int32(truncatingIfNeeded: end), spec: self,
-            warnings: warnings
+            lenientWarnings: warnings
         )
     }
 
@@ -90,18 +91,21 @@ struct MessageDecoder {
     let options: DecodeOptions
     let bytes: UnsafeRawBufferPointer
     var mti = MTI(value: 0)
-    var warnings: [ISO8583Error] = []
+    /// Where what a lenient decode accepted goes (the caller's, `nil` until the first). A pointer, so that
+    /// the decoder holds no reference and leaves nothing to release.
+    let warnings: UnsafeMutablePointer<[ISO8583Error]?>
     /// Where the last field ends (trailing bytes a lenient decode accepts come after it).
     var end = 0
 
-    init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer) {
+    init(spec: MessageSpec, options: DecodeOptions, bytes: UnsafeRawBufferPointer, warnings: UnsafeMutablePointer<[ISO8583Error]?>) {
         self.spec = spec
         self.layouts = UnsafePointer(spec.layouts.base)
         self.options = options
         self.bytes = bytes
+        self.warnings = warnings
     }
 
-    /// Decodes the message; `mti` and `warnings` are set when it returns.
+    /// Decodes the message; `mti` is set, and warnings added, when it returns.
     mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
         var offset = 0
         let words: (UInt64, UInt64)
@@ -137,7 +141,7 @@ struct MessageDecoder {
         if offset != self.bytes.count {
             let error = Self.trailingBytes(self.bytes, at: offset)
             guard self.options.allowTrailingBytes else { throw error }
-            self.warnings.append(error)
+            self.warnings.pointee = (self.warnings.pointee ?? []) + [error]
         }
         return entries
     }
@@ -357,17 +361,19 @@ struct MessageDecoder {
                 let layout = wordLayouts + lz
                 let kind = layout.pointee.fastKind
                 guard kind != .general else { break }
-                var byteCount = Int(layout.pointee.length)
                 let prefixBytes = Int(layout.pointee.prefixBytes)
                 var start = position
+                let byteCount: Int
                 if prefixBytes != 0 {
                     start &+= prefixBytes
-                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes), value <= byteCount else { break }
+                    guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes),
+                        value <= Int(layout.pointee.length)
+                    else { break }
                     byteCount = value &<< layout.pointee.countShift
                     // Hex text of whole bytes (a fixed field's length is known to be even; see `fastKind(of:)`).
                     guard byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
                 } else {
-                    byteCount &<<= layout.pointee.countShift
+                    byteCount = Int(layout.pointee.fixedWireBytes)
                 }
                 guard end &- start >= byteCount else { break }
                 if kind != runKind {
@@ -676,7 +682,7 @@ struct MessageDecoder {
         )
         // Only content-class problems may be downgraded; a broken TLV or BCD nibble breaks the value.
         if code == .invalidCharacter, self.options.contentValidation == .lenient || layout.validation == .lenient {
-            self.warnings.append(error)
+            self.warnings.pointee = (self.warnings.pointee ?? []) + [error]
         } else {
             throw error
         }

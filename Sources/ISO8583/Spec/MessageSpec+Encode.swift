@@ -20,29 +20,29 @@ extension MessageSpec {
         var errors: [ISO8583Error] = []
         let mark = buffer.writerIndex
         let presence = message.entries.presence
-        message.entries.withUnsafeBufferPointer { entries in
-            // First with room estimated from the stored bytes, which is plenty unless fixed fields are padded
-            // a lot; a field that would not fit stops the attempt, and the second one reserves the exact bound.
-            var exact = false
-            while true {
-                let plan = self.plan(
-                    entries, presence: presence, errors: &errors, exact: exact, storageBytes: message.storage.readableBytes
-                )
-                var overflow = false
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
-                    message.storage.withUnsafeReadableBytes { storage in
-                        var writer = RawWriter(out)
-                        self.encodeBody(
-                            message, entries: entries, plan: plan, inlineFields: inlineFields, storage: storage, into: &writer,
-                            errors: &errors, estimatedBound: !exact, overflow: &overflow
-                        )
-                        return overflow ? 0 : writer.index
-                    }
+        // `message` is borrowed for the whole call, which keeps its entries alive and in place.
+        let entries = message.entries.unsafeEntries
+        // First with room estimated from the stored bytes, which is plenty unless fixed fields are padded a
+        // lot; a field that would not fit stops the attempt, and the second one reserves the exact bound.
+        var exact = false
+        while true {
+            let plan = self.plan(
+                entries, presence: presence, errors: &errors, exact: exact, storageBytes: message.storage.readableBytes
+            )
+            var overflow = false
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: plan.bound) { out in
+                message.storage.withUnsafeReadableBytes { storage in
+                    var writer = RawWriter(out)
+                    self.encodeBody(
+                        message, entries: entries, plan: plan, inlineFields: inlineFields, storage: storage, into: &writer,
+                        errors: &errors, estimatedBound: !exact, overflow: &overflow
+                    )
+                    return overflow ? 0 : writer.index
                 }
-                guard overflow, !exact else { break }
-                errors.removeAll()
-                exact = true
             }
+            guard overflow, !exact else { break }
+            errors.removeAll()
+            exact = true
         }
         if !errors.isEmpty {
             buffer.moveWriterIndex(to: mark)
