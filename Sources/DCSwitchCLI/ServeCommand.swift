@@ -40,7 +40,7 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
-    @Option(help: "Transactions the switch carries at once; beyond, requests are declined 91 at once (overrides switch.maxInFlight of the network file, default 64).")
+    @Option(help: "Transactions the switch carries at once; beyond, requests are declined 91 at once (overrides switch.maxInFlight of the network file, default 256).")
     var maxInFlight: Int?
 
     func validate() throws {

@@ -39,12 +39,9 @@ public struct NetworkConfiguration: Codable, Hashable, Sendable {
         public var maxInFlight: Int
 
         /// The default of ``maxInFlight``. It bounds the queueing delay under overload to about `maxInFlight` /
-        /// throughput: at the 2,000 transactions per second one switch process carries on a small machine, about 30 ms.
-        /// Measured with `dcswitch demo` at 10,000 TPS offered on two cores (30 s, two runs each): 64 places gave p99 66
-        /// and 74 ms for 54,891 and 50,151 approvals, 256 places p99 236 and 260 ms for 58,849 and 51,689 (32 places:
-        /// p99 52 ms but a third fewer approvals). Raise it for banks that think long: the switch needs rate × bank
-        /// latency places to run at that rate (10,000 TPS at 5 ms: 50).
-        public static let defaultMaxInFlight = 64
+        /// throughput: at the 2,000–3,000 transactions per second one switch process carries on a small machine, about
+        /// 0.1 s. Raise it for banks that think long: the switch needs rate × bank latency places to run at that rate.
+        public static let defaultMaxInFlight = 256
 
         public init(
             host: String = "127.0.0.1", port: Int, institution: String = "00000000099", metricsPort: Int? = nil,
