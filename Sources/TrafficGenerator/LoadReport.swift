@@ -35,9 +35,10 @@ public struct LoadReport: Codable, Sendable {
         }
 
         /// The percentiles of a nanosecond histogram, in milliseconds to the microsecond (all 0 when it is empty).
+        /// A percentile is the upper edge of its bucket, so it is capped at the largest value recorded.
         public init(nanoseconds histogram: LatencyHistogram) {
             func ms(_ nanoseconds: UInt64) -> Double {
-                histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(nanoseconds / 1000)
+                histogram.totalCount == 0 ? 0 : TextFormatting.milliseconds(Swift.min(nanoseconds, histogram.maxRecorded) / 1000)
             }
             self.init(
                 p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),

@@ -74,7 +74,7 @@ struct DemoCommandTests {
             let append = try #require(point["append_ms"] as? [String: Double])
             let fsync = try #require(point["fsync_ms"] as? [String: Double])
             #expect(append["p50"]! > 0 && append["p50"]! <= append["p99"]! && append["p99"]! <= append["max"]!, "\(point)")
-            #expect(fsync["p50"]! > 0 && fsync["max"]! <= append["max"]!, "a sync is part of what an append waits for: \(point)")
+            #expect(fsync["p50"]! <= fsync["max"]! && fsync["max"]! <= append["max"]!, "a sync is part of what an append waits for: \(point)")
         }
         #expect((durability.last?["appends"] as? Int ?? 0) <= (json["approved"] as? Int ?? 0), "one registry entry per approval at most")
     }

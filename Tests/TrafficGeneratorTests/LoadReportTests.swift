@@ -116,6 +116,31 @@ struct LoadReportTests {
         #expect(report.table.contains("registry: expected 3000 records, found 3000"))
     }
 
+    @Test("demo's durability points: milliseconds from nanoseconds, percentiles never above the largest value, in JSON and table")
+    func durabilityPoints() throws {
+        var appends = LatencyHistogram(numberOfSignificantValueDigits: .two)
+        var syncs = LatencyHistogram(numberOfSignificantValueDigits: .two)
+        for v in 1...100 as ClosedRange<UInt64> { _ = appends.record(v * 12_345) }  // 12.345 µs … 1.2345 ms
+        _ = syncs.record(1_234_567)
+        let append = LoadReport.Percentiles(nanoseconds: appends)
+        let sync = LoadReport.Percentiles(nanoseconds: syncs)
+        #expect(append.max == 1.234)  // 1,234,500 ns, to the microsecond
+        #expect(append.p50 >= 0.6 && append.p50 <= 0.63, "\(append)")
+        #expect(append.p99 <= append.max && append.p999 <= append.max, "\(append)")
+        #expect(sync.p50 == 1.234 && sync.p99 == 1.234 && sync.max == 1.234, "one value: every percentile is it, \(sync)")
+        #expect(LoadReport.Percentiles(nanoseconds: LatencyHistogram(numberOfSignificantValueDigits: .two)).max == 0)
+
+        var report = Self.report()
+        report.durability = [.init(name: "BANKA journal", appends: 100, syncs: 1, appendMs: append, fsyncMs: sync)]
+        let object = try jsonObject(try report.jsonData())
+        let point = try #require((object["durability"] as? [[String: Any]])?.first)
+        #expect(point["name"] as? String == "BANKA journal" && point["appends"] as? Int == 100 && point["syncs"] as? Int == 1)
+        #expect((point["fsync_ms"] as? [String: Double])?["max"] == 1.234)
+        let decoded = try JSONDecoder().decode(LoadReport.self, from: try report.jsonData())
+        #expect(decoded.durability == report.durability)
+        #expect(report.table.contains("BANKA journal  100 appends, 1 syncs (100.0 per sync)"), "\(report.table)")
+    }
+
     @Test("the final table has a row per flow and one for all")
     func table() {
         let lines = Self.report().table.split(separator: "\n")
