@@ -202,9 +202,9 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var flushFailures: UInt64 = 0
         var backlogRefusals: UInt64 = 0
         var databaseAvailable = true
-        var batchAge = DurationHistogram.durations()
-        var flushDuration = DurationHistogram.durations()
-        var batchSizes = DurationHistogram.durations()
+        var batchAge = DurationHistogram.twoDigits()
+        var flushDuration = DurationHistogram.twoDigits()
+        var batchSizes = DurationHistogram.twoDigits()
         /// Waiters of `waitUntilCommitted`: done once `target` records are committed (and applied, if asked).
         var drainWaiters: [(target: UInt64, applied: Bool, continuation: CheckedContinuation<Void, Never>)] = []
         /// Deferred mode: committed batches waiting for coin application, oldest first.
@@ -219,7 +219,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
         var flushLoopStopped = false
         /// `run()` has returned: nothing will be committed or applied any more, so nobody waits for it.
         var finished = false
-        var coinApplyDuration = DurationHistogram.durations()
+        var coinApplyDuration = DurationHistogram.twoDigits()
         var acceptedRecords: UInt64 = 0
         /// Migrations applied; waiters of `waitUntilReady`.
         var ready = false
@@ -719,7 +719,7 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             }
             state.alerts += UInt64(alerts?.count ?? 0)
             state.databaseAvailable = true
-            state.coinApplyDuration.record(nanoseconds: duration)
+            _ = state.coinApplyDuration.record(duration)
             return Self.readyWaiters(&state)
         }
         for waiter in waiters { waiter.resume() }
@@ -786,8 +786,8 @@ public final class RegistrationCenter: Service, OwnerChangeSink, Sendable {
             if !outcome.fastPath { state.slowPathBatches += 1 }
             state.alerts += UInt64(outcome.alerts.count)
             state.databaseAvailable = true
-            state.flushDuration.record(nanoseconds: flushNanos)
-            state.batchSizes.record(nanoseconds: UInt64(records.count))  // a count, not a duration
+            _ = state.flushDuration.record(flushNanos)
+            _ = state.batchSizes.record(UInt64(records.count))
             records.withUnsafeBufferPointer { records in
                 for index in records.indices {
                     state.batchAge.record(nanoseconds: committedAt - records[index].createdAtNanos)

@@ -63,9 +63,9 @@ public final class RegistryJournal: Sendable {
         /// `fdatasync` calls: entries / syncs is the mean group size.
         public var syncs: UInt64 = 0
         /// Append → durable, per append (the group-commit latency the switch waits for).
-        public var appendLatency = DurationHistogram.durations()
+        public var appendLatency = DurationHistogram.twoDigits()
         /// Duration of each `fdatasync`.
-        public var syncLatency = DurationHistogram.durations()
+        public var syncLatency = DurationHistogram.twoDigits()
         /// The last checkpointed sequence.
         public var checkpoint: UInt64 = 0
         /// Segment files on disk.
@@ -371,9 +371,9 @@ public final class RegistryJournal: Sendable {
                         state.statistics.records += UInt64(entries.reduce(0) { $0 + $1.records.count })
                         state.statistics.bytes += UInt64(buffer.readableBytes)
                         state.statistics.syncs += 1
-                        state.statistics.syncLatency.record(nanoseconds: syncNanos)
+                        _ = state.statistics.syncLatency.record(syncNanos)
                         for waiter in waiters {
-                            state.statistics.appendLatency.record(nanoseconds: now &- waiter.enqueuedAt)
+                            _ = state.statistics.appendLatency.record(now &- waiter.enqueuedAt)
                         }
                         state.statistics.segments = files.segments.count
                     }
