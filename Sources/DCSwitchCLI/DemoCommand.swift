@@ -85,7 +85,9 @@ struct DemoCommand: AsyncParsableCommand {
             Console.say("Preparing the workload (payer authorizations for \(Int(self.rate * self.duration)) transactions)")
             try await generator.prepare()
             Console.say("Traffic: \(configuration.mix.weights.sorted { $0.key < $1.key }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " "))")
-            loadReport = try await generator.run(progress: { Console.say("  " + $0.line) })
+            var postgresCPU: (@Sendable () -> Double?)?
+            if let cluster = runtime.postgres { postgresCPU = { cluster.cpuSeconds() } }
+            loadReport = try await generator.run(progress: { Console.say("  " + $0.line) }, postgresCPUSeconds: postgresCPU)
         } catch {
             generator.close()
             await runtime.stop()

@@ -1,3 +1,4 @@
+import DigitalCurrency
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -129,6 +130,14 @@ public final class EmbeddedPostgres: Sendable {
         PostgresClient.Configuration(
             host: host, port: port, username: username, password: nil, database: database ?? self.database,
             tls: .disable)
+    }
+
+    /// Seconds of CPU the cluster has used so far: the postmaster, its running backends and background processes, and
+    /// those that have exited. `nil` when the server is not running or there is no `/proc`. The difference of two
+    /// readings is what PostgreSQL spent in between.
+    public func cpuSeconds() -> Double? {
+        guard let postmaster = (try? PostmasterPID.read(dataDirectory: dataDirectory)) ?? nil else { return nil }
+        return CPUTime.processAndChildren(postmaster.pid)
     }
 
     private init(

@@ -129,6 +129,9 @@ public enum HTMLReport {
         if let d = report.doubleSpends {
             html += "<p>Double-spend attempts: \(d.attempts), approved: <span class=\"\(d.approved == 0 ? "ok" : "bad")\">\(d.approved)</span></p>"
         }
+        if let cpu = report.cpu {
+            html += "<p>\(HTML.escape(LoadReport.cpuLine(cpu)))</p>"
+        }
         return html
     }
 

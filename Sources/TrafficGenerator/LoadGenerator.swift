@@ -154,10 +154,13 @@ public final class LoadGenerator: Sendable {
     ///   - rate: transactions per second.
     ///   - progress: called once a second (from a task, not an event loop) with the last second's figures.
     ///   - approvals: called on a generator event loop for every approval (keep it cheap).
+    ///   - postgresCPUSeconds: the CPU seconds a PostgreSQL cluster has used so far, when the caller runs one (`demo`);
+    ///     the report's ``LoadReport/cpu`` then says what it spent during the traffic.
     public func run(
         rate: Double? = nil,
         progress: (@Sendable (LoadProgress) -> Void)? = nil,
-        approvals: (@Sendable (ApprovalRecord) -> Void)? = nil
+        approvals: (@Sendable (ApprovalRecord) -> Void)? = nil,
+        postgresCPUSeconds: (@Sendable () -> Double?)? = nil
     ) async throws -> LoadReport {
         try await self.prepare()
         let rate = rate ?? self.configuration.rate
@@ -211,6 +214,7 @@ public final class LoadGenerator: Sendable {
             if state.logOriginNanos == nil { state.logOriginNanos = start.uptimeNanoseconds }
             return state.logOriginNanos!
         }
+        let cpuBefore = try await CPUReading.take(shards.map(\.eventLoop), postgres: postgresCPUSeconds)
         for (k, shard) in shards.enumerated() {
             let schedule = ArrivalSchedule(
                 rate: rate / Double(shards.count), duration: configuration.duration, ramp: configuration.ramp,
@@ -277,6 +281,8 @@ public final class LoadGenerator: Sendable {
             second += 1
         }
 
+        let cpuAfter = try await CPUReading.take(shards.map(\.eventLoop), postgres: postgresCPUSeconds)
+
         // Shut the links down (failing whatever is still in flight), then gather the totals.
         for link in allLinks { _ = try? await link.shutdown().get() }
         var totals = Measurements()
@@ -294,10 +300,11 @@ public final class LoadGenerator: Sendable {
             lastAnswer = max(lastAnswer, shardLastAnswer)
         }
         let elapsed = lastAnswer > start.uptimeNanoseconds ? Double(lastAnswer - start.uptimeNanoseconds) / 1e9 : 0
-        let report = LoadReport(
+        var report = LoadReport(
             settings: .init(configuration, rate: rate), totals: totals, duration: configuration.duration, elapsed: elapsed,
             timeline: timeline, substitutions: substitutions
         )
+        report.cpu = cpuAfter.usage(since: cpuBefore, transactions: totals.sent)
         self.logger.info(
             "load run finished",
             metadata: ["load.sent": "\(report.sent)", "load.approved": "\(report.approved)", "load.errors": "\(report.errors)"]

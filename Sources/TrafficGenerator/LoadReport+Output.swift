@@ -66,6 +66,9 @@ extension LoadReport {
         if let points = self.durability, !points.isEmpty {
             lines += Self.durabilityLines(points)
         }
+        if let cpu = self.cpu {
+            lines.append(Self.cpuLine(cpu))
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -86,6 +89,21 @@ extension LoadReport {
             )
         }
         return lines
+    }
+}
+
+extension LoadReport {
+    /// One line on where the CPU went: the machine, this process, its generator threads, PostgreSQL.
+    public static func cpuLine(_ cpu: CPUUsage) -> String {
+        typealias F = TextFormatting
+        func share(_ cores: Double, _ unit: String) -> String {
+            "\(F.fixed(cores, 2))\(unit) (\(F.grouped(Int(cpu.microsPerTransaction(cores).rounded()))) µs a transaction)"
+        }
+        var line = "CPU over \(F.fixed(cpu.seconds, 1)) s of traffic (\(cpu.cores) cores"
+        if let busy = cpu.machineBusy { line += ", \(F.fixed(busy * 100, 0)) % busy" }
+        line += "): this process \(share(cpu.processCores, " cores")), of which the generator \(share(cpu.generatorCores, ""))"
+        if let postgres = cpu.postgresCores { line += "; PostgreSQL \(share(postgres, " cores"))" }
+        return line
     }
 }
 

@@ -199,6 +199,82 @@ public struct LoadReport: Codable, Sendable {
         }
     }
 
+    /// Where the CPU went while the traffic ran, from its start until the generator saw the last answer (it looks once a
+    /// second, so the window may run up to a second past it). On a machine whose cores are all busy, latency is mostly
+    /// time spent waiting for a core; this says whether that was so, and who used them.
+    public struct CPUUsage: Codable, Hashable, Sendable {
+        /// The window measured, in seconds.
+        public var seconds: Double
+        /// Online cores of the machine.
+        public var cores: Int
+        /// Share of all cores' time that was busy, whoever used it (0 to 1); `nil` without `/proc`.
+        public var machineBusy: Double?
+        /// Cores' worth of CPU this process used (CPU seconds over the window): the generator and, in `dcswitch demo`,
+        /// the switch, banks and registration center too.
+        public var processCores: Double
+        /// Cores' worth used by the generator's own event-loop threads.
+        public var generatorCores: Double
+        /// Cores' worth used by the embedded PostgreSQL cluster (`dcswitch demo`); `nil` when not measured.
+        public var postgresCores: Double?
+        /// Transactions sent in the window, the divisor of the per-transaction figures.
+        public var transactions: Int
+
+        enum CodingKeys: String, CodingKey {
+            case seconds, cores, transactions
+            case machineBusy = "machine_busy"
+            case processCores = "process_cores"
+            case generatorCores = "generator_cores"
+            case postgresCores = "postgres_cores"
+            case processMicrosPerTransaction = "process_us_per_transaction"
+            case generatorMicrosPerTransaction = "generator_us_per_transaction"
+            case postgresMicrosPerTransaction = "postgres_us_per_transaction"
+        }
+
+        public init(
+            seconds: Double, cores: Int, machineBusy: Double?, processCores: Double, generatorCores: Double,
+            postgresCores: Double?, transactions: Int
+        ) {
+            self.seconds = seconds
+            self.cores = cores
+            self.machineBusy = machineBusy
+            self.processCores = processCores
+            self.generatorCores = generatorCores
+            self.postgresCores = postgresCores
+            self.transactions = transactions
+        }
+
+        /// Microseconds of CPU per transaction sent, for `cores` cores' worth over the window (to 0.1 µs).
+        public func microsPerTransaction(_ cores: Double) -> Double {
+            transactions > 0 ? (cores * seconds * 1e7 / Double(transactions)).rounded() / 10 : 0
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.seconds = try container.decode(Double.self, forKey: .seconds)
+            self.cores = try container.decode(Int.self, forKey: .cores)
+            self.machineBusy = try container.decodeIfPresent(Double.self, forKey: .machineBusy)
+            self.processCores = try container.decode(Double.self, forKey: .processCores)
+            self.generatorCores = try container.decode(Double.self, forKey: .generatorCores)
+            self.postgresCores = try container.decodeIfPresent(Double.self, forKey: .postgresCores)
+            self.transactions = try container.decode(Int.self, forKey: .transactions)
+        }
+
+        /// The per-transaction figures are written beside the cores, for readers of the JSON alone.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(seconds, forKey: .seconds)
+            try container.encode(cores, forKey: .cores)
+            try container.encodeIfPresent(machineBusy, forKey: .machineBusy)
+            try container.encode(processCores, forKey: .processCores)
+            try container.encode(generatorCores, forKey: .generatorCores)
+            try container.encodeIfPresent(postgresCores, forKey: .postgresCores)
+            try container.encode(transactions, forKey: .transactions)
+            try container.encode(microsPerTransaction(processCores), forKey: .processMicrosPerTransaction)
+            try container.encode(microsPerTransaction(generatorCores), forKey: .generatorMicrosPerTransaction)
+            try container.encodeIfPresent(postgresCores.map(microsPerTransaction), forKey: .postgresMicrosPerTransaction)
+        }
+    }
+
     /// Deliberate double-spend attempts and how many the switch approved (it should approve none).
     public struct DoubleSpends: Codable, Hashable, Sendable {
         public var attempts: Int
@@ -280,6 +356,8 @@ public struct LoadReport: Codable, Sendable {
     public var conservation: ConservationCheck?
     /// Filled in by `dcswitch demo`: the journals every approval waits for, in the order it meets them.
     public var durability: [DurabilityPoint]?
+    /// Where the CPU went during the traffic.
+    public var cpu: CPUUsage?
 
     enum CodingKeys: String, CodingKey {
         case offeredTPS = "offered_tps"
@@ -299,7 +377,7 @@ public struct LoadReport: Codable, Sendable {
         case timeline
         case percentileDistribution = "percentile_distribution"
         case settings
-        case registry, conservation, durability
+        case registry, conservation, durability, cpu
     }
 
     /// The report of a run's measurements.
@@ -338,6 +416,7 @@ public struct LoadReport: Codable, Sendable {
         self.registry = nil
         self.conservation = nil
         self.durability = nil
+        self.cpu = nil
     }
 
     /// Percentile points of a histogram: 5 ticks per halving of the distance to 100 %, up to 99.9999 %.

@@ -77,5 +77,17 @@ struct DemoCommandTests {
             #expect(fsync["p50"]! <= fsync["max"]! && fsync["max"]! <= append["max"]!, "a sync is part of what an append waits for: \(point)")
         }
         #expect((durability.last?["appends"] as? Int ?? 0) <= (json["approved"] as? Int ?? 0), "one registry entry per approval at most")
+
+        // Where the CPU went: this process (switch, banks, registry, generator) and its generator threads.
+        #expect(run.stdout.contains("CPU over "), "stdout: \(run.stdout.suffix(2_000))")
+        let cpu = try #require(json["cpu"] as? [String: Any])
+        let process = cpu["process_cores"] as? Double ?? 0
+        let generator = cpu["generator_cores"] as? Double ?? -1
+        #expect(process > 0 && generator > 0 && generator <= process + 0.05, "\(cpu)")
+        // Given by URL, the database is not this run's own: its CPU is not reported (the embedded cluster's is).
+        #expect(cpu["postgres_cores"] == nil && cpu["postgres_us_per_transaction"] == nil, "\(cpu)")
+        #expect(cpu["transactions"] as? Int == json["sent"] as? Int, "\(cpu)")
+        let busy = cpu["machine_busy"] as? Double ?? -1
+        #expect(busy > 0 && busy <= 1, "\(cpu)")
     }
 }

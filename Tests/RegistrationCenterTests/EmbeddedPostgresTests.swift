@@ -19,11 +19,23 @@ struct EmbeddedPostgresTests {
         #expect(database.url.hasPrefix("postgres://postgres@127.0.0.1:"))
     }
 
+    /// What `dcswitch demo` reports as PostgreSQL's CPU: the postmaster and its backends, the exited ones included.
+    @Test func cpuSecondsCountTheBackendsWork() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let before = try #require(database.cluster.cpuSeconds())
+        // A backend that counts ten million rows (about a second of CPU here) and exits with its psql.
+        _ = try await database.cluster.runPsql(
+            database: database.name, ["-tAc", "SELECT count(*) FROM generate_series(1, 10000000)"])
+        let after = try #require(database.cluster.cpuSeconds())
+        #expect(after - before >= 0.2, "before \(before) s, after \(after) s")
+    }
+
     @Test func restartsAStoppedClusterAndReusesItsDirectory() async throws {
         let cluster = try await TestPostgres.makePrivateCluster()
         #expect(cluster.isRunning())
         try await cluster.stopServer()
         #expect(!cluster.isRunning())
+        #expect(cluster.cpuSeconds() == nil, "no server, no CPU to read")
         // Starting again from the same directory reuses the cluster (no initdb) and keeps the database.
         let again = try await EmbeddedPostgres.start(cluster.configuration, logger: Logger.noop)
         #expect(again.isRunning())

@@ -63,6 +63,18 @@ struct LoadGeneratorTests {
             #expect(report.latencyMs.p50 > 0)
             #expect(report.latencyMs.max >= report.latencyMs.p99)
 
+            // Where the CPU went over the traffic's two seconds: this process's threads, the generator's among them.
+            let cpu = try #require(report.cpu)
+            #expect(cpu.transactions == report.sent)
+            #expect(cpu.seconds >= 1.9 && cpu.seconds < 30, "\(cpu)")
+            #expect(cpu.processCores > 0 && cpu.generatorCores > 0, "\(cpu)")
+            #expect(cpu.generatorCores <= cpu.processCores + 0.05, "the generator's threads are part of the process: \(cpu)")
+            #expect(cpu.postgresCores == nil)
+            if CPUTime.machine() != nil {
+                let busy = try #require(cpu.machineBusy)
+                #expect(busy > 0 && busy <= 1, "\(cpu)")
+            }
+
             // One record line per approval, with the switch's transaction id and the number of records it implies.
             let lines = try readLines(recordPath)
             #expect(lines.count == report.approved)

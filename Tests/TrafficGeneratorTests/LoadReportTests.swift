@@ -141,6 +141,52 @@ struct LoadReportTests {
         #expect(report.table.contains("BANKA journal  100 appends, 1 syncs (100.0 per sync)"), "\(report.table)")
     }
 
+    @Test("where the CPU went: cores and microseconds a transaction in JSON and the table, nothing for PostgreSQL unmeasured")
+    func cpuUsage() throws {
+        var report = Self.report()
+        // 1.5 cores for 20 s over 10,000 transactions: 3,000 µs each; the generator 0.25 cores, 500 µs; PostgreSQL 0.4, 800 µs.
+        report.cpu = .init(
+            seconds: 20, cores: 2, machineBusy: 0.975, processCores: 1.5, generatorCores: 0.25, postgresCores: 0.4,
+            transactions: 10_000)
+        let object = try jsonObject(try report.jsonData())
+        let cpu = try #require(object["cpu"] as? [String: Any])
+        #expect(cpu["process_cores"] as? Double == 1.5 && cpu["generator_cores"] as? Double == 0.25)
+        #expect(cpu["process_us_per_transaction"] as? Double == 3000)
+        #expect(cpu["generator_us_per_transaction"] as? Double == 500)
+        #expect(cpu["postgres_us_per_transaction"] as? Double == 800)
+        #expect(cpu["machine_busy"] as? Double == 0.975 && cpu["cores"] as? Int == 2 && cpu["transactions"] as? Int == 10_000)
+        let decoded = try JSONDecoder().decode(LoadReport.self, from: try report.jsonData())
+        #expect(decoded.cpu == report.cpu)
+        #expect(
+            report.table.contains(
+                "CPU over 20.0 s of traffic (2 cores, 98 % busy): this process 1.50 cores (3,000 µs a transaction), "
+                    + "of which the generator 0.25 (500 µs a transaction); PostgreSQL 0.40 cores (800 µs a transaction)"),
+            "\(report.table)")
+
+        #expect(HTMLReport.render(report).contains("<p>CPU over 20.0 s of traffic (2 cores, 98 % busy)"))
+
+        report.cpu?.postgresCores = nil
+        report.cpu?.machineBusy = nil
+        let alone = try #require(try jsonObject(try report.jsonData())["cpu"] as? [String: Any])
+        #expect(alone["postgres_cores"] == nil && alone["postgres_us_per_transaction"] == nil && alone["machine_busy"] == nil)
+        #expect(report.table.contains("(2 cores): this process 1.50 cores"), "\(report.table)")
+        #expect(!report.table.contains("PostgreSQL"))
+    }
+
+    @Test("the machine's busy share from /proc/stat: idle and iowait are not busy, guest time is not counted twice")
+    func machineCPU() throws {
+        let before = try #require(MachineCPU(procStat: "cpu  100 10 50 800 40 0 0 0 30 0\ncpu0 50 5 25 400 20 0 0 0 15 0\n"))
+        #expect(before.totalTicks == 1000 && before.busyTicks == 160)
+        // 200 ticks later: 150 busy (user 100, system 40, softirq 10), 50 idle or waiting.
+        let after = try #require(MachineCPU(procStat: "cpu  200 10 90 830 60 0 10 0 90 0\n"))
+        #expect(after.busyFraction(since: before) == 0.75)
+        #expect(before.busyFraction(since: before) == nil, "no tick passed")
+        #expect(MachineCPU(procStat: "intr 1 2 3\n") == nil)
+        if let machine = CPUTime.machine() {
+            #expect(machine.totalTicks > 0 && machine.busyTicks <= machine.totalTicks)
+        }
+    }
+
     @Test("the final table has a row per flow and one for all")
     func table() {
         let lines = Self.report().table.split(separator: "\n")

@@ -87,7 +87,7 @@ struct RegistryIngest: ParsableArguments {
         _ = try cluster.psql(["-c", "CREATE TABLE warmup (LIKE owner_changes INCLUDING ALL)"])
         _ = try cluster.psql(["-c", "\\copy warmup (\(Workload.csvColumns)) FROM '\(csv)' WITH (FORMAT csv)"])
         _ = try cluster.psql(["-c", "DROP TABLE warmup", "-c", "CHECKPOINT"])
-        let meter = CPUMeter(dataDirectory: cluster.dataDirectory)
+        let meter = CPUMeter(cluster: cluster)
         let rawBefore = try Self.rawCopy(csv: csv, cluster: cluster, meter: meter)
         log("raw COPY: \(rawBefore.rows) rows in \(rawBefore.seconds) s")
         let rawRate = Double(rawBefore.rows) / rawBefore.seconds
@@ -544,7 +544,7 @@ enum Workload {
 /// reaped, from /proc) and by this process (the registration center and the appenders). On a loaded machine the
 /// wall-clock rates depend on what else runs; CPU seconds per million records do much less.
 struct CPUMeter {
-    let dataDirectory: String
+    let cluster: EmbeddedPostgres
 
     struct Sample {
         var postgres: Double
@@ -562,46 +562,17 @@ struct CPUMeter {
 
     func sample() -> Sample {
         #if os(Linux)
-        let (selfWho, childrenWho) = (RUSAGE_SELF.rawValue, RUSAGE_CHILDREN.rawValue)
+        let childrenWho = RUSAGE_CHILDREN.rawValue
         #else
-        let (selfWho, childrenWho) = (RUSAGE_SELF, RUSAGE_CHILDREN)
+        let childrenWho = RUSAGE_CHILDREN
         #endif
         var usage = rusage()
-        getrusage(selfWho, &usage)
-        let process = Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime)
         getrusage(childrenWho, &usage)
         let children = Self.seconds(usage.ru_utime) + Self.seconds(usage.ru_stime)
-        return Sample(postgres: postgresSeconds(), process: process, children: children)
+        return Sample(postgres: cluster.cpuSeconds() ?? .nan, process: CPUTime.process(), children: children)
     }
 
     static func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-
-    func postgresSeconds() -> Double {
-        guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
-            let postmaster = pidFile.split(separator: "\n").first.flatMap({ Int32($0) })
-        else { return .nan }
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var total = 0.0
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(name), let fields = Self.statFields(pid) else { continue }
-            // After the ") ": state, ppid, …; utime, stime, cutime, cstime are fields 14–17 of stat(5).
-            let parent = Int32(fields[1]) ?? -1
-            if pid == postmaster {
-                total += fields[11...14].compactMap { Double($0) }.reduce(0, +)
-            } else if parent == postmaster {
-                total += fields[11...12].compactMap { Double($0) }.reduce(0, +)
-            }
-        }
-        return total / ticks
-    }
-
-    static func statFields(_ pid: Int32) -> [Substring]? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-        return fields.count > 14 ? fields : nil
-    }
 }
 
 let options = RegistryIngest.parseOrExit()
