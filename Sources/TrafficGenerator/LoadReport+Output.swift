@@ -93,7 +93,7 @@ extension LoadReport {
 }
 
 extension LoadReport {
-    /// One line on where the CPU went: the machine, this process, its generator threads, PostgreSQL.
+    /// One line on where the CPU went: the machine, this process, its generator threads, PostgreSQL, everything else.
     public static func cpuLine(_ cpu: CPUUsage) -> String {
         typealias F = TextFormatting
         func share(_ cores: Double, _ unit: String) -> String {
@@ -103,6 +103,9 @@ extension LoadReport {
         if let busy = cpu.machineBusy { line += ", \(F.fixed(busy * 100, 0)) % busy" }
         line += "): this process \(share(cpu.processCores, " cores")), of which the generator \(share(cpu.generatorCores, ""))"
         if let postgres = cpu.postgresCores { line += "; PostgreSQL \(share(postgres, " cores"))" }
+        if let other = cpu.otherCores {
+            line += "; everything else on the machine \(F.fixed(other, 2)) cores"
+        }
         return line
     }
 }

@@ -225,6 +225,7 @@ public struct LoadReport: Codable, Sendable {
             case processCores = "process_cores"
             case generatorCores = "generator_cores"
             case postgresCores = "postgres_cores"
+            case otherCores = "other_cores"
             case processMicrosPerTransaction = "process_us_per_transaction"
             case generatorMicrosPerTransaction = "generator_us_per_transaction"
             case postgresMicrosPerTransaction = "postgres_us_per_transaction"
@@ -241,6 +242,15 @@ public struct LoadReport: Codable, Sendable {
             self.generatorCores = generatorCores
             self.postgresCores = postgresCores
             self.transactions = transactions
+        }
+
+        /// Cores' worth the machine spent on everything else: other processes (a compiler, another benchmark), and the
+        /// kernel's work not charged to a process. The busy share of all cores less this process and PostgreSQL (when
+        /// measured); `nil` without `/proc`. Well above zero, the run shared the machine and its latency says so.
+        public var otherCores: Double? {
+            guard let machineBusy else { return nil }
+            let busy = machineBusy * Double(cores)
+            return max(0, ((busy - processCores - (postgresCores ?? 0)) * 1000).rounded() / 1000)
         }
 
         /// Microseconds of CPU per transaction sent, for `cores` cores' worth over the window (to 0.1 µs).
@@ -268,6 +278,7 @@ public struct LoadReport: Codable, Sendable {
             try container.encode(processCores, forKey: .processCores)
             try container.encode(generatorCores, forKey: .generatorCores)
             try container.encodeIfPresent(postgresCores, forKey: .postgresCores)
+            try container.encodeIfPresent(otherCores, forKey: .otherCores)
             try container.encode(transactions, forKey: .transactions)
             try container.encode(microsPerTransaction(processCores), forKey: .processMicrosPerTransaction)
             try container.encode(microsPerTransaction(generatorCores), forKey: .generatorMicrosPerTransaction)

@@ -155,12 +155,14 @@ struct LoadReportTests {
         #expect(cpu["generator_us_per_transaction"] as? Double == 500)
         #expect(cpu["postgres_us_per_transaction"] as? Double == 800)
         #expect(cpu["machine_busy"] as? Double == 0.975 && cpu["cores"] as? Int == 2 && cpu["transactions"] as? Int == 10_000)
+        #expect(cpu["other_cores"] as? Double == 0.05, "1.95 cores busy, 1.9 of them this process and PostgreSQL")
         let decoded = try JSONDecoder().decode(LoadReport.self, from: try report.jsonData())
         #expect(decoded.cpu == report.cpu)
         #expect(
             report.table.contains(
                 "CPU over 20.0 s of traffic (2 cores, 98 % busy): this process 1.50 cores (3,000 µs a transaction), "
-                    + "of which the generator 0.25 (500 µs a transaction); PostgreSQL 0.40 cores (800 µs a transaction)"),
+                    + "of which the generator 0.25 (500 µs a transaction); PostgreSQL 0.40 cores (800 µs a transaction); "
+                    + "everything else on the machine 0.05 cores"),
             "\(report.table)")
 
         #expect(HTMLReport.render(report).contains("<p>CPU over 20.0 s of traffic (2 cores, 98 % busy)"))
@@ -169,6 +171,7 @@ struct LoadReportTests {
         report.cpu?.machineBusy = nil
         let alone = try #require(try jsonObject(try report.jsonData())["cpu"] as? [String: Any])
         #expect(alone["postgres_cores"] == nil && alone["postgres_us_per_transaction"] == nil && alone["machine_busy"] == nil)
+        #expect(alone["other_cores"] == nil, "without the machine's figure there is nothing to subtract from")
         #expect(report.table.contains("(2 cores): this process 1.50 cores"), "\(report.table)")
         #expect(!report.table.contains("PostgreSQL"))
     }
