@@ -308,7 +308,7 @@ struct MessageDecoder {
                     tertiaryWord = tertiary
                 }
                 word = later
-                fields = Self.bitCount(later)
+                fields = later == 0 ? 0 : Self.bitCount(later)
                 firstNumber = 65
                 laterFirstNumber = 129
             } else if laterFirstNumber == 129, tertiary != 0 {
