@@ -106,6 +106,7 @@ struct MessageDecoder {
     }
 
     /// Decodes the message; `mti` is set, and warnings added, when it returns.
+    @inline(__always)
     mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
         var offset = 0
         let words: (UInt64, UInt64)
