@@ -382,10 +382,12 @@ struct MessageDecoder {
                 let layout = wordLayouts + lz
                 let kind = layout.pointee.fastKind
                 guard kind != .general else { break }
-                let prefixBytes = Int(layout.pointee.prefixBytes)
+                // A fixed field's wire bytes, or minus the size of a field's length prefix: one load for either.
+                let step = Int(layout.pointee.wireStep)
                 var start = position
                 let byteCount: Int
-                if prefixBytes != 0 {
+                if step < 0 {
+                    let prefixBytes = 0 &- step
                     start &+= prefixBytes
                     guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes),
                         value <= Int(layout.pointee.length)
@@ -394,7 +396,7 @@ struct MessageDecoder {
                     // Hex text of whole bytes (a fixed field's length is known to be even; see `fastKind(of:)`).
                     guard byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
                 } else {
-                    byteCount = Int(layout.pointee.fixedWireBytes)
+                    byteCount = step
                 }
                 // The value within the message (no overflow: both are under 2^31).
                 let next = start &+ byteCount
