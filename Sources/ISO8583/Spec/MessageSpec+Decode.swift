@@ -409,10 +409,9 @@ struct MessageDecoder {
                     runKind = kind == .hexBERTLV || kind == .otherClass ? .general : kind
                 }
                 (table + written).initialize(to: ISO8583Message.Entry(
-                    number: layout.pointee.number, representation: .text, wireValid: true,
+                    number: layout.pointee.number, representation: .text, wirePrefix: UInt8(truncatingIfNeeded: start &- position),
                     valueStart: Int32(truncatingIfNeeded: start), valueBytes: Int32(truncatingIfNeeded: byteCount),
-                    count: Int32(truncatingIfNeeded: byteCount), wireStart: Int32(truncatingIfNeeded: position),
-                    wireLength: Int32(truncatingIfNeeded: start &+ byteCount &- position)
+                    count: Int32(truncatingIfNeeded: byteCount)
                 ))
                 written &+= 1
                 position = next
@@ -557,11 +556,12 @@ struct MessageDecoder {
             }
         }
         position &+= shape.bytes
+        // The prefix is at most 4 bytes (``FieldLayout/prefixBytes``): never ``ISO8583Message/Entry/notOnWire``.
         return ISO8583Message.Entry(
-            number: UInt16(truncatingIfNeeded: number), representation: shape.representation, wireValid: true,
+            number: UInt16(truncatingIfNeeded: number), representation: shape.representation,
+            wirePrefix: UInt8(truncatingIfNeeded: position &- shape.bytes &- start),
             valueStart: Int32(truncatingIfNeeded: position &- shape.bytes), valueBytes: Int32(truncatingIfNeeded: shape.bytes),
-            count: Int32(truncatingIfNeeded: shape.count), wireStart: Int32(truncatingIfNeeded: start),
-            wireLength: Int32(truncatingIfNeeded: position &- start)
+            count: Int32(truncatingIfNeeded: shape.count)
         )
     }
 
