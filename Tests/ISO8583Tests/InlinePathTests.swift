@@ -523,6 +523,44 @@ struct InlinePathTests {
         }
     }
 
+    /// An entry is 16 bytes and tells where its field's wire bytes are (its value and the length prefix
+    /// before it): on every built-in spec, by both decoding paths, the entries of a decoded message cover the
+    /// bytes after the bitmaps end to end (but for a tertiary bitmap among them), up to where the message
+    /// ends; a field set by text has no wire bytes.
+    @Test(arguments: RoundTripTests.specs)
+    func entriesTellWhereTheirWireBytesAre(_ name: String) throws {
+        #expect(MemoryLayout<ISO8583Message.Entry>.size == 16)
+        let spec = MessageSpec.builtin(name)!
+        var rng = SplitMix(state: 0xE171)
+        for _ in 0..<100 {
+            let chosen = spec.fields.filter { _ in Bool.random(using: &rng) }
+            let message = RoundTripTests.message(spec: spec, fields: chosen, size: .random, using: &rng)
+            let bytes = try spec.encode(message)
+            for inline in [true, false] {
+                var options = DecodeOptions.strict
+                options.inlineFields = inline
+                let decoded = try spec.decode(bytes, options: options)
+                var previous: ISO8583Message.Entry?
+                for entry in decoded.entries {
+                    #expect(entry.wireValid && entry.wirePrefix <= 4, "\(name) \(entry.number)")
+                    #expect(entry.wireStart == entry.valueStart - Int32(entry.wirePrefix))
+                    #expect(entry.wireLength == Int32(entry.wirePrefix) + entry.valueBytes)
+                    #expect(entry.wireEnd == entry.wireStart + entry.wireLength)
+                    if let previous, !(spec.tertiaryBitmap && previous.number < 65 && entry.number > 65) {
+                        #expect(entry.wireStart == previous.wireEnd, "\(name) \(entry.number)")
+                    }
+                    previous = entry
+                }
+                #expect(previous.map(\.wireEnd) == (decoded.entries.isEmpty ? nil : decoded.decodedEnd), "\(name)")
+                #expect(Int(decoded.decodedEnd) == (decoded.entries.isEmpty ? Int(decoded.decodedEnd) : bytes.readableBytes))
+            }
+        }
+        var set = ISO8583Message(mti: "0200")
+        set[3] = "000000"
+        let entry = set.entries[0]
+        #expect(!entry.wireValid && entry.wireLength == 0 && entry.valueBytes == 6 && entry.count == 6)
+    }
+
     /// The reference 0200 (`Fixtures/iso87ascii-0200.hex`) as it is, and with each of its bytes broken in
     /// turn by every boundary byte.
     @Test func inlineAndGeneralAgreeOnTheReferenceFixture() throws {

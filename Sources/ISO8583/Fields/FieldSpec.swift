@@ -172,8 +172,9 @@ struct FieldLayout: Sendable {
     @usableFromInline var prefixBytes: UInt8
     @usableFromInline var length: Int32
     /// For a fixed field, the bytes its value takes on the wire in the decoder's inline shapes: `length`
-    /// shifted by ``countShift``, worked out once so that the inner loop loads it (0 for a prefixed field).
-    @usableFromInline var fixedWireBytes: Int32 = 0
+    /// shifted by ``countShift``, worked out once so that the inner loop loads it; for a field with a length
+    /// prefix, minus the prefix's size (``prefixBytes``), so that one load tells the inner loop either.
+    @usableFromInline var wireStep: Int32 = 0
     /// For private TLV subfields in ASCII: the tag and length sizes (0 otherwise).
     @usableFromInline var tlvTagLength: UInt8 = 0
     @usableFromInline var tlvLengthLength: UInt8 = 0
@@ -276,7 +277,7 @@ struct FieldLayout: Sendable {
         self.encodeKind = Self.encodeKind(of: self)
         self.encodeRunKind = self.prefix == .fixed && self.encodeKind.encodesInRuns ? self.encodeKind : .general
         self.countShift = self.encoding == .hex && self.unit != .characters ? 1 : 0
-        self.fixedWireBytes = self.prefix == .fixed ? self.length &<< self.countShift : 0
+        self.wireStep = self.prefix == .fixed ? self.length &<< self.countShift : 0 &- Int32(self.prefixBytes)
         self.encodeBound = Int32(self.prefixBytes) &+ (self.prefix == .fixed ? 2 &* self.length : 0)
         self.number = UInt16(truncatingIfNeeded: spec.number)
     }

@@ -29,33 +29,43 @@ public struct ISO8583Message: Sendable {
         case raw
     }
 
+    /// One field: 16 bytes, so that a decoded message's table is small and quick to fill.
     @usableFromInline
     struct Entry: Sendable {
         @usableFromInline var number: UInt16
         @usableFromInline var representation: Representation
-        /// The wire bytes at `wireStart` are this field's as decoded with `spec` and still valid.
-        @usableFromInline var wireValid: Bool
+        /// When the field's wire bytes are its value and the length prefix just before it, as decoded with
+        /// `spec` and still valid: the prefix's size (0 for a fixed field). ``notOnWire`` otherwise.
+        @usableFromInline var wirePrefix: UInt8
         @usableFromInline var valueStart: Int32
         @usableFromInline var valueBytes: Int32
         /// Digits for BCD, characters for text, bytes for raw.
         @usableFromInline var count: Int32
-        @usableFromInline var wireStart: Int32
-        @usableFromInline var wireLength: Int32
+
+        /// The ``wirePrefix`` of a field whose wire bytes are not in storage (set, or changed, since decoding).
+        @usableFromInline static let notOnWire: UInt8 = 0xFF
 
         @inlinable
-        init(
-            number: UInt16, representation: Representation, wireValid: Bool, valueStart: Int32, valueBytes: Int32,
-            count: Int32, wireStart: Int32, wireLength: Int32
-        ) {
+        init(number: UInt16, representation: Representation, wirePrefix: UInt8, valueStart: Int32, valueBytes: Int32, count: Int32) {
             self.number = number
             self.representation = representation
-            self.wireValid = wireValid
+            self.wirePrefix = wirePrefix
             self.valueStart = valueStart
             self.valueBytes = valueBytes
             self.count = count
-            self.wireStart = wireStart
-            self.wireLength = wireLength
         }
+
+        /// The wire bytes at ``wireStart`` are this field's as decoded with `spec` and still valid.
+        @inlinable var wireValid: Bool { self.wirePrefix != Self.notOnWire }
+
+        /// Where the field's wire bytes (length prefix and value) start, when ``wireValid``.
+        @inlinable var wireStart: Int32 { self.valueStart &- Int32(self.wirePrefix) }
+
+        /// Where the field's wire bytes end, when ``wireValid``.
+        @inlinable var wireEnd: Int32 { self.valueStart &+ self.valueBytes }
+
+        /// The size of the field's wire bytes; 0 when they are not valid.
+        @inlinable var wireLength: Int32 { self.wireValid ? self.valueBytes &+ Int32(self.wirePrefix) : 0 }
     }
 
     public var mti: MTI
@@ -197,8 +207,8 @@ public struct ISO8583Message: Sendable {
         self.storage.writeBytes(bytes)
         self.decodedEnd = 0
         let entry = Entry(
-            number: number, representation: representation, wireValid: false, valueStart: start,
-            valueBytes: Int32(bytes.count), count: count, wireStart: 0, wireLength: 0
+            number: number, representation: representation, wirePrefix: Entry.notOnWire, valueStart: start,
+            valueBytes: Int32(bytes.count), count: count
         )
         if let i = self.index(of: Int(number)) {
             self.entries[i] = entry

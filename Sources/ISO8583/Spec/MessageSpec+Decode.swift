@@ -106,6 +106,7 @@ struct MessageDecoder {
     }
 
     /// Decodes the message; `mti` is set, and warnings added, when it returns.
+    @inline(__always)
     mutating func run() throws(ISO8583Error) -> ISO8583Message.Entries {
         var offset = 0
         let words: (UInt64, UInt64)
@@ -117,7 +118,8 @@ struct MessageDecoder {
         }
         // One entry per bit, less the bits that announce bitmaps; with a tertiary bitmap, room for all of it.
         // (A population count is some twenty instructions here, without a POPCNT in the baseline x86-64.)
-        var capacity = (words.0 & ~(1 << 63)).nonzeroBitCount
+        let primaryFields = (words.0 & ~(1 << 63)).nonzeroBitCount
+        var capacity = primaryFields
         if words.1 != 0 { capacity += words.1.nonzeroBitCount }
         let tertiary = self.spec.tertiaryBitmap && words.1 & (1 << 63) != 0
         if tertiary { capacity += 63 }
@@ -126,7 +128,7 @@ struct MessageDecoder {
             let storage = EntryStorage.make(capacity: capacity)
             var tertiaryWord: UInt64 = 0
             let count = try storage.withUnsafeMutablePointerToElements { (table) throws(ISO8583Error) -> Int in
-                try self.readFields(words, offset: &offset, into: table, capacity: capacity, tertiary: &tertiaryWord)
+                try self.readFields(words, primaryFields: primaryFields, offset: &offset, into: table, capacity: capacity, tertiary: &tertiaryWord)
             }
             storage.withUnsafeMutablePointerToHeader { header in
                 header.pointee.count = count
@@ -256,10 +258,11 @@ struct MessageDecoder {
 
     /// Fields 2–64, then 65–128; with a tertiary bitmap (in bit 65's place), 66–128 and then 129–192.
     /// Writes an entry per field at `table`, sets `tertiaryWord` to the tertiary bitmap if there is one, and
-    /// returns how many entries it wrote.
+    /// returns how many entries it wrote. `primaryFields` is the number of fields in `words.0` (its bits less
+    /// the one that announces the secondary bitmap), which the caller counted to size the table.
     mutating func readFields(
-        _ words: (UInt64, UInt64), offset: inout Int, into table: UnsafeMutablePointer<ISO8583Message.Entry>, capacity: Int,
-        tertiary tertiaryWord: inout UInt64
+        _ words: (UInt64, UInt64), primaryFields: Int, offset: inout Int, into table: UnsafeMutablePointer<ISO8583Message.Entry>,
+        capacity: Int, tertiary tertiaryWord: inout UInt64
     ) throws(ISO8583Error) -> Int {
         let base = self.bytes.baseAddress!
         let end = self.bytes.count
@@ -268,6 +271,9 @@ struct MessageDecoder {
         defer { offset = position }
         var written = 0
         var word = words.0 & ~(1 << 63)
+        // The bits set in `word`, kept as they are cleared (a population count is some twenty instructions
+        // without a POPCNT in the baseline x86-64).
+        var fields = primaryFields
         var firstNumber = 1
         var later = words.1
         var laterFirstNumber = 65
@@ -280,15 +286,17 @@ struct MessageDecoder {
                 // As many fields as are in an inline shape and fine, then one by the general path: a field in
                 // another shape, or one with a problem, which the general path reports.
                 if self.options.inlineFields {
-                    var cursor = FastCursor(word: word, position: position, written: written)
+                    var cursor = FastCursor(word: word, fields: fields, position: position, written: written)
                     Self.readInlineFields(base, end: end, layouts: layouts, firstNumber: firstNumber, into: table, capacity: capacity, cursor: &cursor)
                     word = cursor.word
+                    fields = cursor.fields
                     position = cursor.position
                     written = cursor.written
                     guard word != 0 else { break }
                 }
                 let lz = word.leadingZeroBitCount
                 word &= (UInt64.max &>> 1) &>> UInt64(lz)
+                fields &-= 1
                 let number = firstNumber &+ lz
                 precondition(written < capacity, "field table sized from the bitmaps")
                 (table + written).initialize(to: try self.readGeneralField(number, layout: layouts + number, at: &position))
@@ -301,10 +309,12 @@ struct MessageDecoder {
                     tertiaryWord = tertiary
                 }
                 word = later
+                fields = later == 0 ? 0 : Self.bitCount(later)
                 firstNumber = 65
                 laterFirstNumber = 129
             } else if laterFirstNumber == 129, tertiary != 0 {
                 word = tertiary
+                fields = Self.bitCount(tertiary)
                 firstNumber = 129
                 laterFirstNumber = 0
             } else {
@@ -313,10 +323,19 @@ struct MessageDecoder {
         }
     }
 
+    /// The bits set in a secondary or tertiary bitmap word: out of line, so that the count is made only when
+    /// there is such a word (inline, it was worked out ahead for every message).
+    @inline(never)
+    static func bitCount(_ word: UInt64) -> Int {
+        word.nonzeroBitCount
+    }
+
     /// Where ``readInlineFields(_:end:layouts:firstNumber:into:capacity:cursor:)`` stopped: the bits of
-    /// the fields still to read, the offset of the next and the entries written.
+    /// the fields still to read and how many they are, the offset of the next and the entries written.
     struct FastCursor {
         var word: UInt64
+        /// `word.nonzeroBitCount`, counted once by the caller and kept as bits are cleared.
+        var fields: Int
         var position: Int
         var written: Int
     }
@@ -346,7 +365,9 @@ struct MessageDecoder {
         // bytes before them: there are always eight (an MTI and a bitmap come first).
         guard cursor.position >= 8 else { return }
         // Room for an entry per bit (the table is sized from the bitmaps), checked once rather than per field.
-        precondition(cursor.written &+ cursor.word.nonzeroBitCount <= capacity, "field table sized from the bitmaps")
+        // Every entry written clears one bit, so the count of bits left is kept rather than counted again.
+        assert(cursor.fields == cursor.word.nonzeroBitCount, "the count of the bits left")
+        precondition(cursor.fields >= 0 && cursor.written &+ cursor.fields <= capacity, "field table sized from the bitmaps")
         withUnsafeTemporaryAllocation(of: Run.self, capacity: Self.maximumRuns &+ 1) { runs in
             let runs = runs.baseAddress!
             var word = cursor.word
@@ -361,10 +382,12 @@ struct MessageDecoder {
                 let layout = wordLayouts + lz
                 let kind = layout.pointee.fastKind
                 guard kind != .general else { break }
-                let prefixBytes = Int(layout.pointee.prefixBytes)
+                // A fixed field's wire bytes, or minus the size of a field's length prefix: one load for either.
+                let step = Int(layout.pointee.wireStep)
                 var start = position
                 let byteCount: Int
-                if prefixBytes != 0 {
+                if step < 0 {
+                    let prefixBytes = 0 &- step
                     start &+= prefixBytes
                     guard start <= end, let value = ASCIIWords.decimal(base, endingAt: start, count: prefixBytes),
                         value <= Int(layout.pointee.length)
@@ -373,9 +396,11 @@ struct MessageDecoder {
                     // Hex text of whole bytes (a fixed field's length is known to be even; see `fastKind(of:)`).
                     guard byteCount & 1 == 0 || (kind != .hex && kind != .hexBERTLV) else { break }
                 } else {
-                    byteCount = Int(layout.pointee.fixedWireBytes)
+                    byteCount = step
                 }
-                guard end &- start >= byteCount else { break }
+                // The value within the message (no overflow: both are under 2^31).
+                let next = start &+ byteCount
+                guard next <= end else { break }
                 if kind != runKind {
                     guard runCount < Self.maximumRuns else { break }
                     (runs + runCount).initialize(to: Run(kind: kind, entry: Int32(truncatingIfNeeded: written), start: Int32(truncatingIfNeeded: position)))
@@ -384,13 +409,12 @@ struct MessageDecoder {
                     runKind = kind == .hexBERTLV || kind == .otherClass ? .general : kind
                 }
                 (table + written).initialize(to: ISO8583Message.Entry(
-                    number: layout.pointee.number, representation: .text, wireValid: true,
+                    number: layout.pointee.number, representation: .text, wirePrefix: UInt8(truncatingIfNeeded: start &- position),
                     valueStart: Int32(truncatingIfNeeded: start), valueBytes: Int32(truncatingIfNeeded: byteCount),
-                    count: Int32(truncatingIfNeeded: byteCount), wireStart: Int32(truncatingIfNeeded: position),
-                    wireLength: Int32(truncatingIfNeeded: start &+ byteCount &- position)
+                    count: Int32(truncatingIfNeeded: byteCount)
                 ))
                 written &+= 1
-                position = start &+ byteCount
+                position = next
                 word &= (UInt64.max &>> 1) &>> UInt64(lz)
             }
             if runCount > 0 {
@@ -404,7 +428,7 @@ struct MessageDecoder {
                     written = bad
                 }
             }
-            cursor = FastCursor(word: word, position: position, written: written)
+            cursor = FastCursor(word: word, fields: cursor.fields &- (written &- cursor.written), position: position, written: written)
         }
     }
 
@@ -532,11 +556,12 @@ struct MessageDecoder {
             }
         }
         position &+= shape.bytes
+        // The prefix is at most 4 bytes (``FieldLayout/prefixBytes``): never ``ISO8583Message/Entry/notOnWire``.
         return ISO8583Message.Entry(
-            number: UInt16(truncatingIfNeeded: number), representation: shape.representation, wireValid: true,
+            number: UInt16(truncatingIfNeeded: number), representation: shape.representation,
+            wirePrefix: UInt8(truncatingIfNeeded: position &- shape.bytes &- start),
             valueStart: Int32(truncatingIfNeeded: position &- shape.bytes), valueBytes: Int32(truncatingIfNeeded: shape.bytes),
-            count: Int32(truncatingIfNeeded: shape.count), wireStart: Int32(truncatingIfNeeded: start),
-            wireLength: Int32(truncatingIfNeeded: position &- start)
+            count: Int32(truncatingIfNeeded: shape.count)
         )
     }
 

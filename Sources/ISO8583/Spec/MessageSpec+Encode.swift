@@ -202,11 +202,11 @@ extension MessageSpec {
             if reuseWire, entry.wireValid {
                 // Unchanged fields that follow one another in storage are copied in one go (all of them, for
                 // a decoded message nobody changed).
-                var end = Int(entry.wireStart) &+ Int(entry.wireLength)
+                var end = Int(entry.wireEnd)
                 while i < count {
                     let following = entries[i]
                     guard following.wireValid, Int(following.wireStart) == end, tertiaryWritten || following.number <= 65 else { break }
-                    end &+= Int(following.wireLength)
+                    end = Int(following.wireEnd)
                     i &+= 1
                 }
                 if estimatedBound, writer.out.count &- writer.index < end &- Int(entry.wireStart) &+ 16 {
@@ -279,12 +279,14 @@ extension MessageSpec {
         // Entries before this one are not gathered into runs (a run whose check failed goes field by field).
         var runsFrom = 0
         while i < count {
-            let entry = entries[i]
-            guard entry.representation == .text, !(reuseWire && entry.wireValid) else { return }
-            let layout = layouts + Int(entry.number)
+            // Through the pointer, so that only what is needed is loaded (a whole 16-byte entry would be loaded
+            // as a vector and taken apart).
+            let entry = entries.baseAddress.unsafelyUnwrapped + i
+            guard entry.pointee.representation == .text, !(reuseWire && entry.pointee.wireValid) else { return }
+            let layout = layouts + Int(entry.pointee.number)
             let kind = layout.pointee.encodeKind
-            let start = Int(entry.valueStart)
-            let characters = Int(entry.valueBytes)
+            let start = Int(entry.pointee.valueStart)
+            let characters = Int(entry.pointee.valueBytes)
             let length = Int(layout.pointee.length)
             let fixed = layout.pointee.prefix == .fixed
             // Fixed fields of one class whose values fill them and follow one another in storage (as they do
@@ -294,12 +296,12 @@ extension MessageSpec {
                 var j = i &+ 1
                 var end = start &+ characters
                 while j < count {
-                    let next = entries[j]
-                    let nextLayout = layouts + Int(next.number)
-                    guard next.representation == .text, !(reuseWire && next.wireValid), Int(next.valueStart) == end,
-                        nextLayout.pointee.encodeRunKind == kind, next.valueBytes == nextLayout.pointee.length
+                    let next = entries.baseAddress.unsafelyUnwrapped + j
+                    let nextLayout = layouts + Int(next.pointee.number)
+                    guard next.pointee.representation == .text, !(reuseWire && next.pointee.wireValid), Int(next.pointee.valueStart) == end,
+                        nextLayout.pointee.encodeRunKind == kind, next.pointee.valueBytes == nextLayout.pointee.length
                     else { break }
-                    end &+= Int(next.valueBytes)
+                    end &+= Int(next.pointee.valueBytes)
                     j &+= 1
                 }
                 if j > i &+ 1 {
