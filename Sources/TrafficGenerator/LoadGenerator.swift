@@ -209,12 +209,13 @@ public final class LoadGenerator: Sendable {
             state.lastRRNPrefix = second
             return (Self.rrnPrefix(second), state.recordFile, state.hdrLog)
         }
+        // Read before the start is fixed: reading a cluster's CPU scans /proc, which must not make the first sends late.
+        let cpuBefore = try await CPUReading.take(shards.map(\.eventLoop), postgres: postgresCPUSeconds)
         let start = NIODeadline.now() + .milliseconds(20)
         let logOrigin = self.state.withLockedValue { state in
             if state.logOriginNanos == nil { state.logOriginNanos = start.uptimeNanoseconds }
             return state.logOriginNanos!
         }
-        let cpuBefore = try await CPUReading.take(shards.map(\.eventLoop), postgres: postgresCPUSeconds)
         for (k, shard) in shards.enumerated() {
             let schedule = ArrivalSchedule(
                 rate: rate / Double(shards.count), duration: configuration.duration, ramp: configuration.ramp,

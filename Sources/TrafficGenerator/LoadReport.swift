@@ -225,6 +225,10 @@ public struct LoadReport: Codable, Sendable {
             case processCores = "process_cores"
             case generatorCores = "generator_cores"
             case postgresCores = "postgres_cores"
+        }
+
+        /// Figures worked out from the others, written for readers of the JSON alone and not read back.
+        enum DerivedKeys: String, CodingKey {
             case otherCores = "other_cores"
             case processMicrosPerTransaction = "process_us_per_transaction"
             case generatorMicrosPerTransaction = "generator_us_per_transaction"
@@ -258,18 +262,7 @@ public struct LoadReport: Codable, Sendable {
             transactions > 0 ? (cores * seconds * 1e7 / Double(transactions)).rounded() / 10 : 0
         }
 
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.seconds = try container.decode(Double.self, forKey: .seconds)
-            self.cores = try container.decode(Int.self, forKey: .cores)
-            self.machineBusy = try container.decodeIfPresent(Double.self, forKey: .machineBusy)
-            self.processCores = try container.decode(Double.self, forKey: .processCores)
-            self.generatorCores = try container.decode(Double.self, forKey: .generatorCores)
-            self.postgresCores = try container.decodeIfPresent(Double.self, forKey: .postgresCores)
-            self.transactions = try container.decode(Int.self, forKey: .transactions)
-        }
-
-        /// The per-transaction figures are written beside the cores, for readers of the JSON alone.
+        /// The stored figures, then the derived ones beside them (decoding, synthesized, reads the stored ones only).
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(seconds, forKey: .seconds)
@@ -278,11 +271,12 @@ public struct LoadReport: Codable, Sendable {
             try container.encode(processCores, forKey: .processCores)
             try container.encode(generatorCores, forKey: .generatorCores)
             try container.encodeIfPresent(postgresCores, forKey: .postgresCores)
-            try container.encodeIfPresent(otherCores, forKey: .otherCores)
             try container.encode(transactions, forKey: .transactions)
-            try container.encode(microsPerTransaction(processCores), forKey: .processMicrosPerTransaction)
-            try container.encode(microsPerTransaction(generatorCores), forKey: .generatorMicrosPerTransaction)
-            try container.encodeIfPresent(postgresCores.map(microsPerTransaction), forKey: .postgresMicrosPerTransaction)
+            var derived = encoder.container(keyedBy: DerivedKeys.self)
+            try derived.encodeIfPresent(otherCores, forKey: .otherCores)
+            try derived.encode(microsPerTransaction(processCores), forKey: .processMicrosPerTransaction)
+            try derived.encode(microsPerTransaction(generatorCores), forKey: .generatorMicrosPerTransaction)
+            try derived.encodeIfPresent(postgresCores.map(microsPerTransaction), forKey: .postgresMicrosPerTransaction)
         }
     }
 
